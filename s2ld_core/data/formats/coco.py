@@ -1,0 +1,198 @@
+"""COCO keypoints JSON export/import of an :class:`AnnotationSet` (one face per image).
+
+Per labelled point ``keypoints`` holds ``x, y, v`` (``v``: 0 not labelled, 1 labelled but not
+visible, 2 labelled and visible); ``num_keypoints`` counts ``v > 0``; the single category ``face``
+lists the schema's point names.
+
+**Coordinate convention (decided here, pinned by tests): keypoint values are written unchanged.**
+COCO keypoints are integer pixel indices in ``[0, W-1]``, i.e. a value ``x`` names the pixel whose
+centre is at continuous coordinate ``x + 0.5`` -- which is exactly our 0-based pixel-centre value.
+That is how the two largest COCO keypoint consumers read them: detectron2 adds 0.5 on load "to
+convert [pixel indices] to floating point coordinates" and subtracts 0.5 on export, and mmpose
+uses the values directly as integer-centred pixels. Adding 0.5 ourselves would shift every point by
+half a pixel in those tools -- at 16-32 px faces that is 2-3 % NME. Boxes (``bbox``, ``area``), on
+the other hand, *are* continuous in COCO (pixel ``i`` spans ``[i, i+1]``), so the box written is the
+tight box around the labelled points in continuous coordinates: ``[xmin+0.5, ymin+0.5, xmax-xmin,
+ymax-ymin]``.
+
+Only images with status ``done`` are exported (COCO has no notion of "to do"); reading marks images
+with an annotation ``done`` and the others ``todo``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from s2ld_core.io import atomic_write_json
+from s2ld_core.schemas import Schema, get_schema
+
+from .annotations import AnnotationSet, ImageAnnotation, utc_now_iso
+from .errors import FormatError
+
+__all__ = [
+    "write_coco_keypoints", "read_coco_keypoints", "coco_dict", "COCO_KEYPOINT_OFFSET", "COCO_CATEGORY_ID",
+]
+
+COCO_KEYPOINT_OFFSET = 0.0  # COCO keypoint value minus our 0-based value (see module docstring)
+_PIXEL_CENTRE = 0.5  # continuous coordinate of pixel 0's centre in COCO boxes
+COCO_CATEGORY_ID = 1
+
+
+def _coco_bbox(points: np.ndarray) -> list[float]:
+    """Tight continuous-coordinate box ``[x, y, w, h]`` around the finite points."""
+    pts = points[np.isfinite(points).all(axis=1)].astype(np.float64)
+    x0, y0 = pts.min(axis=0) + _PIXEL_CENTRE
+    x1, y1 = pts.max(axis=0) + _PIXEL_CENTRE
+    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def _flat_keypoints(ann: ImageAnnotation) -> list[float]:
+    pts, vis = ann.points_array().astype(np.float64), ann.coco_visibility()
+    flat: list[float] = []
+    for (x, y), v in zip(pts + COCO_KEYPOINT_OFFSET, vis):
+        flat += [0.0, 0.0, 0] if v == 0 else [float(x), float(y), int(v)]
+    return flat
+
+
+def _annotation_entry(ann_id: int, image_id: int, ann: ImageAnnotation) -> dict[str, Any]:
+    bbox = _coco_bbox(ann.points_array())
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": COCO_CATEGORY_ID,
+        "keypoints": _flat_keypoints(ann),
+        "num_keypoints": int((ann.coco_visibility() > 0).sum()),
+        "bbox": bbox,
+        "area": bbox[2] * bbox[3],
+        "iscrowd": 0,
+    }
+
+
+def coco_dict(aset: AnnotationSet, image_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The COCO document for the ``done`` images of ``aset``; ``image_root`` prefixes ``file_name``."""
+    schema = get_schema(aset.schema)
+    images, annotations = [], []
+    done = [(key, ann) for key, ann in aset.images.items() if ann.status == "done"]
+    for image_id, (key, ann) in enumerate(done, start=1):
+        name = key if image_root is None else (PurePosixPath(Path(image_root).as_posix()) / key).as_posix()
+        images.append({"id": image_id, "file_name": name, "width": ann.width, "height": ann.height})
+        if any(p is not None for p in ann.points):
+            annotations.append(_annotation_entry(len(annotations) + 1, image_id, ann))
+    category = {
+        "id": COCO_CATEGORY_ID, "name": "face", "supercategory": "face",
+        "keypoints": list(schema.point_names), "skeleton": [],
+    }
+    info = {
+        "description": f"s2ld landmark annotations ({schema.name}, keypoints = 0-based pixel indices)",
+        "version": "1.0", "contributor": aset.annotator, "date_created": aset.updated,
+    }
+    return {"info": info, "images": images, "annotations": annotations, "categories": [category]}
+
+
+def write_coco_keypoints(
+    path: str | os.PathLike[str], aset: AnnotationSet, image_root: str | os.PathLike[str] | None = None
+) -> Path:
+    """Export the ``done`` images of ``aset`` as COCO keypoints JSON, atomically."""
+    return atomic_write_json(path, coco_dict(aset, image_root), indent=2)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _load_json(p: Path) -> Any:
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FormatError(p, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+
+
+def _list_field(p: Path, doc: Any, name: str) -> list[Any]:
+    if not isinstance(doc, dict) or not isinstance(doc.get(name), list):
+        raise FormatError(p, f"a COCO file needs a list {name!r} at the top level")
+    return doc[name]
+
+
+def _check_categories(p: Path, categories: list[Any], schema: Schema) -> dict[Any, dict]:
+    cats = {c.get("id"): c for c in categories if isinstance(c, dict)}
+    for cid, cat in cats.items():
+        names = cat.get("keypoints")
+        if names is not None and len(names) != schema.num_points:
+            raise FormatError(
+                p, f"category {cid} has {len(names)} keypoints, schema {schema.name} has {schema.num_points}"
+            )
+    return cats
+
+
+def _image_table(p: Path, images: list[Any], image_root: str | os.PathLike[str] | None) -> dict[Any, tuple]:
+    """``image id -> (key, width, height)``; ``image_root`` is stripped from ``file_name`` if present."""
+    root = None if image_root is None else PurePosixPath(Path(image_root).as_posix())
+    table: dict[Any, tuple] = {}
+    seen: set[str] = set()
+    for img in images:
+        try:
+            image_id, name, width, height = img["id"], img["file_name"], int(img["width"]), int(img["height"])
+        except (KeyError, TypeError, ValueError):
+            what = f"image entry {json.dumps(img)[:80]} needs id, file_name, width, height"
+            raise FormatError(p, what) from None
+        if image_id in table:
+            raise FormatError(p, f"duplicate image id {image_id}")
+        posix = PurePosixPath(str(name).replace("\\", "/"))
+        if root is not None and posix.is_relative_to(root):
+            posix = posix.relative_to(root)
+        key = posix.as_posix()
+        if key in seen:
+            raise FormatError(p, f"file_name {key!r} is listed twice")
+        seen.add(key)
+        table[image_id] = (key, width, height)
+    return table
+
+
+def _parse_keypoints(p: Path, entry: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(points (K,2) float64 with NaN where v=0, v (K,) int)`` from a flat ``[x, y, v]*K`` list."""
+    where = f"annotation id {entry.get('id')}"
+    flat = entry.get("keypoints")
+    if not isinstance(flat, list) or len(flat) != 3 * k:
+        got = len(flat) if isinstance(flat, list) else type(flat).__name__
+        raise FormatError(p, f"{where}: keypoints must be a list of 3x{k} numbers, got {got}")
+    try:
+        arr = np.asarray(flat, dtype=np.float64).reshape(k, 3)
+    except (TypeError, ValueError):
+        raise FormatError(p, f"{where}: keypoints must be numbers") from None
+    v = arr[:, 2]
+    if not np.isin(v, (0, 1, 2)).all() or not np.isfinite(arr).all():
+        raise FormatError(p, f"{where}: visibility flags must be 0, 1 or 2 and coordinates finite")
+    pts = arr[:, :2] - COCO_KEYPOINT_OFFSET
+    pts[v == 0] = np.nan
+    return pts, v.astype(np.int64)
+
+
+def read_coco_keypoints(
+    path: str | os.PathLike[str], schema: str | Schema, image_root: str | os.PathLike[str] | None = None
+) -> AnnotationSet:
+    """Read a COCO keypoints file with one face per image into an :class:`AnnotationSet`."""
+    p, sch = Path(path), get_schema(schema)
+    doc = _load_json(p)
+    cats = _check_categories(p, _list_field(p, doc, "categories"), sch)
+    table = _image_table(p, _list_field(p, doc, "images"), image_root)
+    aset = AnnotationSet.new(sch.name, str((doc.get("info") or {}).get("contributor") or "coco"))
+    for key, width, height in table.values():
+        aset.images[key] = ImageAnnotation.empty(width, height, sch.num_points)
+    for entry in _list_field(p, doc, "annotations"):
+        if not isinstance(entry, dict) or entry.get("image_id") not in table:
+            raise FormatError(p, f"annotation {json.dumps(entry)[:80]} refers to no listed image")
+        if cats and entry.get("category_id") not in cats:
+            what = f"annotation id {entry.get('id')}: unknown category {entry.get('category_id')}"
+            raise FormatError(p, what)
+        key, width, height = table[entry["image_id"]]
+        if aset.images[key].status == "done":
+            raise FormatError(p, f"image {key!r} has several annotations; one face per image is supported")
+        pts, v = _parse_keypoints(p, entry, sch.num_points)
+        ann = ImageAnnotation.from_arrays(width, height, pts, v != 1, status="done")
+        ann.updated = utc_now_iso()
+        aset.images[key] = ann
+    return aset
