@@ -1,0 +1,259 @@
+"""The data sets a study trains and scores on, assembled from the renderer, degradations and readers.
+
+The embedded default mirrors the paper's roles with disjoint renderer identities:
+
+* **labelled HR** (AFLW/300W's role): rendered 128² faces with their 68 points;
+* **unlabelled target LR pool** (TinyFace training split's role): other identities, degraded by the
+  held-out target camera; landmarks are withheld from training — only the identity labels are kept,
+  as TinyFace has them, for the face-verification experiment;
+* **labelled target LR test set** (ALRF's role): yet other identities through the same target camera,
+  points mapped exactly. No labelled training image ever goes through the target camera.
+
+Rendering is cached as ``.npz`` keyed by the parameters and the source of the modules that draw and
+degrade, so a code change can never serve stale faces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..geometry import apply_affine, similarity_matrix, warp_image
+from ..schemas import convert_points, get_schema
+from ..train.config import DataConfig
+
+# Identity ranges of the three embedded roles; far apart so they can never meet.
+TRAIN_ID_BASE, POOL_ID_BASE, TEST_ID_BASE = 0, 100_000, 200_000
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass
+class LabelledFaces:
+    """Face crops with landmarks: ``images`` (N,S,S,3) uint8, ``points`` (N,K,2), ``visible`` (N,K),
+    ``identity`` (N,) (−1 when unknown), all in the named ``schema``."""
+
+    images: np.ndarray
+    points: np.ndarray
+    visible: np.ndarray
+    identity: np.ndarray
+    schema: str
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[1])
+
+    def subset(self, index) -> LabelledFaces:
+        return LabelledFaces(
+            self.images[index], self.points[index], self.visible[index], self.identity[index], self.schema
+        )
+
+    def to_schema(self, schema: str) -> LabelledFaces:
+        pts, vis = convert_points(self.points, self.schema, schema, self.visible)
+        return LabelledFaces(self.images, pts, vis, self.identity, get_schema(schema).name)
+
+    def save_npz(self, path: str | Path) -> None:
+        import io as _io
+
+        from ..io import atomic_write_bytes
+
+        buf = _io.BytesIO()
+        np.savez_compressed(
+            buf,
+            images=self.images,
+            points=self.points,
+            visible=self.visible,
+            identity=self.identity,
+            schema=np.array(self.schema),
+        )
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> LabelledFaces:
+        with np.load(path) as z:
+            return cls(z["images"], z["points"], z["visible"], z["identity"], str(z["schema"]))
+
+
+# ----------------------------------------------------------------------------- embedded default
+
+
+def _cache_dir(cfg: DataConfig) -> Path:
+    root = cfg.cache_dir or os.environ.get("S2LD_CACHE") or Path.home() / ".cache" / "s2ld"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _code_fingerprint() -> str:
+    from . import degrade, render
+
+    digest = hashlib.sha1()
+    for module in (render, degrade):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:10]
+
+
+def _cached(cfg: DataConfig, name: str, params: tuple, build) -> LabelledFaces:
+    key = hashlib.sha1(repr((name, params, _code_fingerprint())).encode()).hexdigest()[:16]
+    path = _cache_dir(cfg) / f"{name}-{key}.npz"
+    if path.exists():
+        try:
+            return LabelledFaces.load_npz(path)
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a torn cache file is rebuilt, never trusted
+    faces = build()
+    faces.save_npz(path)
+    return faces
+
+
+def _render(first_id: int, identities: int, per_identity: int, seed: int, progress: bool) -> LabelledFaces:
+    from .render import render_dataset
+
+    fs = render_dataset(range(first_id, first_id + identities), per_identity, seed=seed, progress=progress)
+    return LabelledFaces(fs.images, fs.points, fs.visible, fs.identity, "ibug68")
+
+
+def _through_target_camera(hr: LabelledFaces, seed: int) -> LabelledFaces:
+    from .degrade import TARGET_CAMERA, camera_chain
+
+    images, points = [], []
+    for i in range(len(hr)):
+        rng = np.random.default_rng([seed, 7_919, i])
+        img, pts, _ = camera_chain(hr.images[i], hr.points[i], rng, TARGET_CAMERA)
+        images.append(img)
+        points.append(pts)
+    pts = np.stack(points).astype(np.float32)
+    size = images[0].shape[0]
+    vis = hr.visible & np.all((pts > -0.5) & (pts < size - 0.5), axis=-1)
+    return LabelledFaces(np.stack(images), pts, vis, hr.identity, hr.schema)
+
+
+def embedded_train_hr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+    """Labelled HR faces (128², 68 points) of the training identities, in ``cfg.schema``."""
+    n, per = cfg.embedded_train_identities, cfg.embedded_images_per_identity
+    faces = _cached(cfg, "train-hr", (n, per, seed), lambda: _render(TRAIN_ID_BASE, n, per, seed, progress))
+    return faces.to_schema(cfg.schema)
+
+
+def embedded_target_pool(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+    """The unlabelled target-LR pool (32²). Its points exist only so tests can check the set-up; no
+    training code reads them — :func:`load_target_lr` hands out images alone."""
+    n, per = cfg.embedded_pool_identities, cfg.embedded_pool_images_per_identity
+
+    def build() -> LabelledFaces:
+        return _through_target_camera(_render(POOL_ID_BASE, n, per, seed + 1, progress), seed + 1)
+
+    return _cached(cfg, "target-pool", (n, per, seed), build).to_schema(cfg.schema)
+
+
+def embedded_target_test(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+    """The held-out labelled target-LR set (ALRF's stand-in): unseen identities, target camera."""
+    n, per = cfg.embedded_test_identities, cfg.embedded_test_images_per_identity
+
+    def build() -> LabelledFaces:
+        return _through_target_camera(_render(TEST_ID_BASE, n, per, seed + 2, progress), seed + 2)
+
+    return _cached(cfg, "target-test", (n, per, seed), build).to_schema(cfg.schema)
+
+
+# ----------------------------------------------------------------------------- real data sets
+
+
+def crop_face(image: np.ndarray, points: np.ndarray, size: int = 128, fill: float = 0.68):
+    """Crop a square around the landmarks so their box spans ``fill`` of the side (as the renderer's
+    faces do); returns ``(crop, points_in_crop)``."""
+    pts = points[np.all(np.isfinite(points), axis=1)]
+    lo, hi = pts.min(0), pts.max(0)
+    side = max(float((hi - lo).max()), 1.0) / fill
+    centre = (lo + hi) / 2.0
+    scale = size / side
+    m = similarity_matrix(
+        tuple(centre), 0.0, scale, translate=(size / 2.0 - 0.5 - centre[0], size / 2.0 - 0.5 - centre[1])
+    )
+    return warp_image(image, m, size, border=cv2.BORDER_CONSTANT), apply_affine(m, points)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: cannot read this image (missing, corrupt or not an image)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _image_beside(pts_path: Path) -> Path:
+    for ext in IMAGE_EXTENSIONS:
+        candidate = pts_path.with_suffix(ext)
+        if candidate.exists():
+            return candidate
+    raise ValueError(f"{pts_path}: no image with the same name ({', '.join(IMAGE_EXTENSIONS)}) beside it")
+
+
+def load_300w_folder(root: Path, size: int = 128) -> LabelledFaces:
+    """Every ``*.pts`` under ``root`` with its image beside it (300W/iBUG layout), cropped to ``size``."""
+    from .formats import read_pts
+
+    files = sorted(root.rglob("*.pts"))
+    if not files:
+        raise ValueError(f"{root}: no .pts files found (expected the 300W/iBUG layout)")
+    images, points = [], []
+    for f in files:
+        crop, pts = crop_face(_read_rgb(_image_beside(f)), read_pts(f, expected_points=68), size)
+        images.append(crop)
+        points.append(pts)
+    pts = np.stack(points)
+    return LabelledFaces(
+        np.stack(images), pts, np.ones(pts.shape[:2], bool), np.full(len(pts), -1, np.int64), "ibug68"
+    )
+
+
+def load_aflw_csv(csv_path: Path, size: int = 128) -> LabelledFaces:
+    """AFLW-19 in HRNet's CSV layout; images are looked up beside the CSV or in an ``images/`` folder."""
+    from .formats import read_aflw_csv
+
+    images, points = [], []
+    for rec in read_aflw_csv(csv_path):
+        candidates = [csv_path.parent / rec.image, csv_path.parent / "images" / rec.image]
+        path = next((c for c in candidates if c.exists()), candidates[0])
+        crop, pts = crop_face(_read_rgb(path), rec.points, size)
+        images.append(crop)
+        points.append(pts)
+    if not images:
+        raise ValueError(f"{csv_path}: the CSV lists no faces")
+    pts = np.stack(points)
+    return LabelledFaces(
+        np.stack(images), pts, np.ones(pts.shape[:2], bool), np.full(len(pts), -1, np.int64), "aflw19"
+    )
+
+
+def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+    """Labelled HR training faces from ``cfg.hr_data`` in ``cfg.schema``."""
+    spec = cfg.hr_data
+    if spec == "embedded":
+        return embedded_train_hr(cfg, seed, progress)
+    path = Path(spec)
+    if path.is_dir():
+        faces = load_300w_folder(path, cfg.hr_size)
+    elif path.suffix.lower() == ".csv" and path.exists():
+        faces = load_aflw_csv(path, cfg.hr_size)
+    elif path.suffix.lower() == ".npz" and path.exists():
+        faces = LabelledFaces.load_npz(path)
+    else:
+        raise ValueError(f"--hr-data {spec!r}: expected 'embedded', a 300W folder, an AFLW CSV or an .npz")
+    return faces.to_schema(cfg.schema)
+
+
+def load_target_lr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> np.ndarray:
+    """Unlabelled target LR images (M, lr, lr, 3) uint8 from ``cfg.target_lr``."""
+    if cfg.target_lr == "embedded":
+        return embedded_target_pool(cfg, seed, progress).images
+    from .sources import resolve_lr_source
+
+    return np.asarray(resolve_lr_source(cfg.target_lr, size=cfg.lr_size).load_all())

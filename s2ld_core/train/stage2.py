@@ -1,0 +1,215 @@
+"""Stage 2 (§3.2–3.3): the heatmap generator G2 with D2 (BEGAN) and D3 (least squares), eq. 7–15.
+
+The settings of §4.1 differ only in where G2's images come from and which discriminators join:
+
+====== ============================== =====================
+S1     F(HR): average-pooled HR        eq. 12
+S2     G1(HR): generated LR            eq. 12
+S3     G1(HR)                          eq. 7–10, 12, 13 (+D2)
+S4     G1(HR) and real target LR       eq. 7–15 (+D2, +D3)
+hrld   HR at 128² (HR-LD, §4.4)        eq. 12
+====== ============================== =====================
+
+One S4 step: D2 update (eq. 9) and the k_t update (eq. 10); D3 update (eq. 11); G2 update (eq. 15).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import losses
+from ..augment import AugmentConfig
+from ..data.datasets import LabelledFaces
+from ..geometry import resize_points
+from ..heatmaps import encode_heatmaps
+from ..models import ConfidenceDiscriminator, HeatmapDiscriminator, HeatmapGenerator, network_config
+from ..schemas import get_schema
+from .batches import AugmentedFaces, draw_real_lr, to_tensor, to_uint8
+from .config import TrainConfig
+from .runner import DistContext, RunState, Stage
+from .stage1 import load_g1
+
+
+class Stage2(Stage):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        hr: LabelledFaces,
+        real_lr: np.ndarray | None,
+        device: torch.device,
+        ctx: DistContext,
+    ):
+        self.cfg, self.device, self.ctx = cfg, device, ctx
+        self.s2 = cfg.stage2
+        self.setting = self.s2.setting
+        self.name = f"stage2-{self.setting}"
+        self.schema = get_schema(hr.schema)
+        k = self.schema.num_points
+        self.size = cfg.data.hr_size if self.setting == "hrld" else cfg.data.lr_size
+        self.sigma = self.s2.sigma_hr if self.setting == "hrld" else self.s2.sigma_lr
+        self.net_cfg = network_config(cfg.profile)
+        self.g2 = HeatmapGenerator(self.net_cfg, k, in_size=self.size).to(device)
+        self.networks: dict[str, torch.nn.Module] = {"G2": self.g2}
+        if self.setting in ("S3", "S4"):
+            self.d2 = HeatmapDiscriminator(self.net_cfg, k, in_size=self.size).to(device)
+            self.networks["D2"] = self.d2
+        if self.setting == "S4":
+            if real_lr is None or len(real_lr) == 0:
+                raise ValueError("setting S4 needs unlabelled target LR images (--target-lr)")
+            self.d3 = ConfidenceDiscriminator(self.net_cfg, k, in_size=self.size).to(device)
+            self.networks["D3"] = self.d3
+        opt = cfg.optim
+        self.optimizers = {
+            name: torch.optim.Adam(net.parameters(), lr=opt.lr, betas=tuple(opt.betas))
+            for name, net in self.networks.items()
+        }
+        self.g1 = load_g1(self.s2.g1_checkpoint, device) if self.setting in ("S2", "S3", "S4") else None
+        if self.g1 is not None:
+            for p in self.g1.parameters():
+                p.requires_grad_(False)
+        self.hr = AugmentedFaces(hr, cfg.seed, AugmentConfig(enabled=cfg.augment))
+        self.real_lr = real_lr
+        self.num_samples = len(hr)
+        self.mean_shape = resize_points(hr.points.mean(0), self.size / hr.size).tolist()
+        fixed = np.arange(min(8, len(hr)))
+        self.fixed = (hr.images[fixed], hr.points[fixed], hr.visible[fixed])
+        self.fixed_noise = None
+        if self.g1 is not None:
+            self.fixed_noise = torch.randn(
+                len(fixed), self.g1.cfg.noise_dim, generator=torch.Generator().manual_seed(cfg.seed)
+            ).to(device)
+
+    # ------------------------------------------------------------------ inputs
+
+    @torch.no_grad()
+    def lr_inputs(self, hr: torch.Tensor, points_hr: np.ndarray, noise: torch.Tensor | None = None):
+        """G2's input images and their points for this setting (S1: F(HR); S2–S4: G1(HR); hrld: HR)."""
+        if self.setting == "hrld":
+            return hr, points_hr
+        pts = resize_points(points_hr, self.size / hr.shape[-1])
+        if self.setting == "S1":
+            return losses.subsample_F(hr, factor=hr.shape[-1] // self.size), pts
+        return self.g1(hr, noise), pts
+
+    def heatmaps(self, points: np.ndarray, visible: np.ndarray) -> torch.Tensor:
+        return encode_heatmaps(
+            torch.from_numpy(points), self.size, self.sigma, visible=torch.from_numpy(visible)
+        ).to(self.device)
+
+    # ------------------------------------------------------------------ one step
+
+    def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
+        images, points, visible = self.hr.batch(index, epoch)
+        lr, pts = self.lr_inputs(to_tensor(images, self.device), points)
+        target = self.heatmaps(pts, visible)
+        pred = self.g2(lr)
+        out: dict[str, float] = {}
+        k_t = float(state.extra.get("k_t", self.s2.k0))
+
+        if "D2" in self.networks:
+            l_real = losses.eq7_d2_real(target, self.d2(lr, target))
+            fake = pred.detach()
+            l_fake = losses.eq8_d2_fake(fake, self.d2(lr, fake))
+            l_d2 = losses.eq9_d2_loss(l_real, l_fake, k_t)
+            self._update("D2", l_d2)
+            lr_real, lf = self.ctx.mean(l_real.item()), self.ctx.mean(l_fake.item())
+            out.update(
+                l_D2=l_d2.item(),
+                l_D_real=l_real.item(),
+                l_D_fake=l_fake.item(),
+                k_t=k_t,
+                M_global=lr_real + abs(self.s2.began_gamma * lr_real - lf),
+            )
+            state.extra["k_t"] = losses.eq10_update_k(k_t, lr_real, lf, self.s2.lambda_k, self.s2.began_gamma)
+
+        if "D3" in self.networks:
+            real = to_tensor(draw_real_lr(self.real_lr, len(index), gen), self.device)
+            pred_real = self.g2(real)
+            l_d3 = losses.eq11_d3_loss(
+                self.d3(lr, target), self.d3(lr, pred.detach()), self.d3(real, pred_real.detach())
+            )
+            self._update("D3", l_d3)
+            out["l_D3"] = l_d3.item()
+
+        l_mse = losses.eq12_g2_mse(pred, target)
+        zero = torch.zeros((), device=self.device)
+        l_kp = losses.eq13_g2_kp(pred, self.d2(lr, pred)) if "D2" in self.networks else zero
+        l_conf = (
+            losses.eq14_g2_conf(self.d3(lr, pred), self.d3(real, pred_real))
+            if "D3" in self.networks
+            else zero
+        )
+        l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, self.s2.b, self.s2.c)
+        self._update("G2", l_g2)
+        if "D2" in self.networks:
+            weighted = (self.s2.a * l_mse.item(), self.s2.b * l_kp.item(), self.s2.c * l_conf.item())
+            state.extra["eq15_order_held"] = state.extra.get("eq15_order_held", 0) + int(
+                weighted[0] > weighted[1] > weighted[2]
+            )
+            state.extra["eq15_steps"] = state.extra.get("eq15_steps", 0) + 1
+        out.update(l_G2=l_g2.item(), l_MSE=l_mse.item(), l_kp=float(l_kp.item()), l_conf=float(l_conf.item()))
+        return out
+
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.ctx.average_gradients(self.networks[name])
+        opt.step()
+
+    # ------------------------------------------------------------------ samples and checkpoint
+
+    def write_samples(self, path: Path) -> None:
+        from ..heatmaps import decode_heatmaps
+        from ..plotting import contact_sheet, draw_points
+
+        images, points, visible = self.fixed
+        was = self.g2.training
+        self.g2.eval()
+        with torch.no_grad():
+            lr, pts = self.lr_inputs(to_tensor(images, self.device), points, self.fixed_noise)
+            pred, _ = decode_heatmaps(self.g2(lr).float().cpu())
+            rows = {
+                "ground truth": [
+                    draw_points(im, p, v, zoom=2) for im, p, v in zip(to_uint8(lr), pts, visible)
+                ],
+                "G2": [
+                    draw_points(im, p, zoom=2, color=(255, 64, 64))
+                    for im, p in zip(to_uint8(lr), pred.numpy())
+                ],
+            }
+            if self.real_lr is not None:
+                real = self.real_lr[: len(images)]
+                rp, _ = decode_heatmaps(self.g2(to_tensor(real, self.device)).float().cpu())
+                rows["G2 on real LR"] = [
+                    draw_points(im, p, zoom=2, color=(255, 64, 64)) for im, p in zip(real, rp.numpy())
+                ]
+        self.g2.train(was)
+        contact_sheet(rows, cell=96, path=path)
+
+    def final_name(self) -> str:
+        return f"{self.setting}.pt"
+
+    def final_checkpoint(self, state: RunState) -> dict[str, Any]:
+        return {
+            "kind": "s2ld-checkpoint",
+            "role": "G2",
+            "setting": self.setting,
+            "profile": self.cfg.profile,
+            "schema": self.schema.name,
+            "input_size": self.size,
+            "sigma": self.sigma,
+            "network": self.net_cfg.to_dict(),
+            "state_dict": self.g2.state_dict(),
+            "mean_shape": self.mean_shape,
+            "g1_checkpoint": self.s2.g1_checkpoint,
+            "target_lr": self.cfg.data.target_lr if self.setting == "S4" else None,
+            "hr_data": self.cfg.data.hr_data,
+            "train_config": self.cfg.to_dict(),
+            "k_t": state.extra.get("k_t"),
+            "warnings": [],
+        }
