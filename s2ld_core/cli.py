@@ -1,0 +1,338 @@
+"""The ``s2ld`` command. Each subcommand imports what it needs only when it runs, so ``--help`` is
+instant. User errors (bad files, bad values) end in one line, ``s2ld: error: …``, and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+# ----------------------------------------------------------------------------- data
+
+
+def cmd_data_preview(args: argparse.Namespace) -> None:
+    from .data.preview import write_data_preview
+
+    path = write_data_preview(args.out, seed=args.seed, per_row=args.per_row)
+    print(f"wrote {path}")
+
+
+def cmd_data_export_lfw(args: argparse.Namespace) -> None:
+    from .data.sources import export_lfw_pngs
+
+    paths = export_lfw_pngs(args.out)
+    print(f"wrote {len(paths)} real LR faces to {args.out}")
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def _train_config(args: argparse.Namespace, stage: str):
+    from .train.config import TrainConfig, profile_config
+
+    cfg = TrainConfig.from_yaml(args.config) if args.config else profile_config(args.profile, stage)
+    cfg.stage = stage
+    cfg.profile = args.profile if not args.config else cfg.profile
+    for attr, target in (("seed", cfg), ("device", cfg), ("max_steps", cfg), ("threads", cfg)):
+        if getattr(args, attr, None) is not None:
+            setattr(target, attr, getattr(args, attr))
+    if args.checkpoint_every is not None:
+        cfg.checkpoint_every_steps = args.checkpoint_every
+    if args.epochs is not None:
+        cfg.optim.epochs = args.epochs
+    if args.batch_size is not None:
+        cfg.optim.batch_size = args.batch_size
+    if args.lr is not None:
+        cfg.optim.lr = args.lr
+    if args.hr_data is not None:
+        cfg.data.hr_data = args.hr_data
+    if args.target_lr is not None:
+        cfg.data.target_lr = args.target_lr
+    if args.schema is not None:
+        cfg.data.schema = args.schema
+    return cfg
+
+
+def cmd_train_stage1(args: argparse.Namespace) -> None:
+    from .train.launch import train_stage1
+
+    cfg = _train_config(args, "stage1")
+    if args.vgg_weights:
+        cfg.stage1.vgg_weights = args.vgg_weights
+    if args.g1_gan_variant:
+        cfg.stage1.g1_gan_variant = args.g1_gan_variant
+    print(f"G1 written to {train_stage1(cfg, args.out, resume=args.resume)}")
+
+
+def cmd_train_stage2(args: argparse.Namespace) -> None:
+    from .train.launch import train_stage2
+
+    cfg = _train_config(args, "stage2")
+    cfg.stage2.setting = args.setting
+    if args.g1:
+        cfg.stage2.g1_checkpoint = args.g1
+    print(f"G2 ({args.setting}) written to {train_stage2(cfg, args.out, resume=args.resume)}")
+
+
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        choices=("quick", "paper"),
+        default="quick",
+        help="network sizes and schedule (paper: 200 epochs, batch 32, Adam 2e-4)",
+    )
+    p.add_argument("--config", help="a YAML training config (e.g. a run's config.yaml) instead of a profile")
+    p.add_argument("--hr-data", help="labelled HR faces: 'embedded' (default), a 300W folder or an AFLW CSV")
+    p.add_argument(
+        "--target-lr", help="unlabelled LR faces: 'embedded' (default), 'lfw' or a folder of crops"
+    )
+    p.add_argument("--schema", choices=("aflw19", "ibug68", "five"), help="landmark schema (default aflw19)")
+    p.add_argument("--out", required=True, help="run folder (config, stats.jsonl, samples, checkpoints)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 …")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between resume checkpoints (default 200)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoints/last.pt")
+
+
+# ----------------------------------------------------------------------------- predict / evaluate
+
+
+def _image_files(inputs: list[str]) -> list[Path]:
+    exts = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in exts)
+            if not found:
+                raise ValueError(f"{p}: no images ({', '.join(sorted(exts))}) in this folder")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f"{p}: no such file or folder")
+    return files
+
+
+def _read_images(files: list[Path]):
+    import cv2
+
+    images = []
+    for f in files:
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{f}: cannot read this image (corrupt or not an image)")
+        images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    return images
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .inference import CONVENTION, LandmarkDetector
+    from .io import atomic_write_json
+
+    det = LandmarkDetector.from_checkpoint(args.checkpoint, args.device or "cpu")
+    files = _image_files(args.inputs)
+    images = _read_images(files)
+    points, conf = det.predict(images)
+    preds = [
+        {
+            "file": str(f),
+            "width": im.shape[1],
+            "height": im.shape[0],
+            "points": [[round(float(x), 3), round(float(y), 3)] for x, y in p],
+            "confidence": [round(float(c), 4) for c in cs],
+        }
+        for f, im, p, cs in zip(files, images, points, conf)
+    ]
+    atomic_write_json(
+        args.out,
+        {
+            "schema": det.schema.name,
+            "convention": CONVENTION,
+            "checkpoint": str(args.checkpoint),
+            "predictions": preds,
+        },
+    )
+    print(f"{len(preds)} predictions written to {args.out}")
+    if args.overlay:
+        import cv2
+
+        from .plotting import draw_points, image_grid
+
+        out = Path(args.overlay)
+        out.mkdir(parents=True, exist_ok=True)
+        drawn = [draw_points(im, p, zoom=max(1, 128 // max(im.shape[:2]))) for im, p in zip(images, points)]
+        for f, d in zip(files, drawn):
+            cv2.imwrite(str(out / f"{f.stem}.png"), cv2.cvtColor(d, cv2.COLOR_RGB2BGR))
+        same = [cv2.resize(d, (128, 128), interpolation=cv2.INTER_NEAREST) for d in drawn]
+        cv2.imwrite(
+            str(out / "overlay_sheet.png"), cv2.cvtColor(image_grid(same, ncols=10), cv2.COLOR_RGB2BGR)
+        )
+        print(f"overlays in {out} (sheet: {out / 'overlay_sheet.png'})")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluation import evaluate_detector, faces_from_annotations
+    from .inference import LandmarkDetector
+    from .io import atomic_write_json
+    from .plotting import plot_ced, save_figure
+
+    det = LandmarkDetector.from_checkpoint(args.checkpoint, args.device or "cpu")
+    if args.annotations:
+        faces = faces_from_annotations(args.annotations, args.images_root)
+        source = args.annotations
+    else:
+        from .data.datasets import embedded_target_test
+        from .train.config import DataConfig
+
+        faces = embedded_target_test(DataConfig(schema=det.schema.name))
+        source = "embedded target-LR test set"
+    ev = evaluate_detector(det, faces, args.normalizer)
+    s = ev.summary
+    print(
+        f"{det.name} on {source}: {s['n']} faces, NME ({s['normalizer']}) {s['nme']:.4f}, "
+        f"AUC@0.08 {s['auc@0.08']:.3f}, AUC@0.10 {s['auc@0.10']:.3f}, "
+        f"FR@0.08 {s['fr@0.08']:.3f}, FR@0.10 {s['fr@0.10']:.3f}"
+    )
+    if args.out:
+        out = Path(args.out)
+        atomic_write_json(
+            out / "metrics.json",
+            {
+                "checkpoint": str(args.checkpoint),
+                "source": str(source),
+                **s,
+                "per_point": ev.per_point.tolist(),
+            },
+        )
+        save_figure(plot_ced({det.name: ev.errors}, title=f"CED on {source}"), out / "ced.png")
+        print(f"metrics and CED plot in {out}")
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def cmd_annotate(args: argparse.Namespace) -> None:
+    from annotator.app import main_annotate
+
+    main_annotate(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from annotator.app import main_demo
+
+    main_demo(args)
+
+
+def cmd_agreement(args: argparse.Namespace) -> None:
+    from annotator.agreement import agreement_report
+
+    report = agreement_report(args.files, args.out)
+    print(json.dumps(report.get("summary", report), indent=2, default=str))
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2ld", description="S²LD: landmarks on low-resolution faces.")
+    parser.add_argument("--version", action="version", version=f"s2ld {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="the embedded default data").add_subparsers(
+        dest="data_cmd", required=True
+    )
+    p = data.add_parser("preview", help="contact sheet: HR, subsampled LR, target LR and real LR faces")
+    p.add_argument("--out", default="reports/data_preview.png")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-row", type=int, default=10)
+    p.set_defaults(func=cmd_data_preview)
+    p = data.add_parser("export-lfw", help="write the 100 real LR faces (scikit-image lfw_subset) as PNGs")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_data_export_lfw)
+
+    train = sub.add_parser("train", help="train stage 1 (G1/D1) or stage 2 (G2 …)").add_subparsers(
+        dest="stage", required=True
+    )
+    p = train.add_parser("stage1", help="high→low generator G1 against D1 (eq. 2–6)")
+    _add_train_arguments(p)
+    p.add_argument("--vgg-weights", help="local VGG-19 state dict for the perceptual loss (eq. 2's γ term)")
+    p.add_argument("--g1-gan-variant", choices=("paper", "sagan"), help="eq. 3 as written, or SAGAN's hinge")
+    p.set_defaults(func=cmd_train_stage1)
+    p = train.add_parser("stage2", help="heatmap generator G2 in setting S1–S4 or HR-LD (eq. 7–15)")
+    _add_train_arguments(p)
+    p.add_argument("--setting", required=True, choices=("S1", "S2", "S3", "S4", "hrld"))
+    p.add_argument("--g1", help="G1 checkpoint from stage 1 (needed by S2–S4)")
+    p.set_defaults(func=cmd_train_stage2)
+
+    p = sub.add_parser("predict", help="landmarks on face crops of any size → JSON (+ overlays)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="predictions JSON")
+    p.add_argument("--overlay", help="folder for images with the points drawn on them")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="NME, AUC, FR and a CED plot against annotations")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--annotations", help="annotation JSON (default: the embedded target-LR test set)")
+    p.add_argument("--images-root", help="folder the annotation's image paths are relative to")
+    p.add_argument("--normalizer", choices=("box", "interocular"))
+    p.add_argument("--out", help="folder for metrics.json and ced.png")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_evaluate)
+
+    _add_app_commands(sub)
+    return parser
+
+
+def _add_app_commands(sub) -> None:
+    try:
+        from annotator.app import add_annotate_arguments, add_demo_arguments
+    except ImportError as err:
+        missing = str(err)
+
+        def unavailable(_args: argparse.Namespace) -> None:
+            raise ValueError(f"the app needs the [app] extra ({missing}); run: bash scripts/setup.sh")
+
+        for name in ("annotate", "demo"):
+            sub.add_parser(name, help=f"{name} (needs gradio)").set_defaults(func=unavailable)
+        return
+    p = sub.add_parser("annotate", help="annotation tool for landmarks on tiny faces (Gradio)")
+    add_annotate_arguments(p)
+    p.set_defaults(func=cmd_annotate)
+    p = sub.add_parser("demo", help="live demo: detect faces, S²LD landmarks beside the baseline (Gradio)")
+    add_demo_arguments(p)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("agreement", help="inter-annotator NME report from several annotation files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_agreement)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .train.runner import TrainingDiverged
+
+    try:
+        args.func(args)
+    except (ValueError, OSError, TrainingDiverged) as err:
+        print(f"s2ld: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("s2ld: interrupted (a training run resumes with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Landmark prediction on faces of any size: S²LD's G2 and the baselines, one ``predict`` interface.
+
+Every detector takes a list of uint8 RGB crops (or an (N,H,W,3) array) and returns points in *each
+input image's own pixels* (0-based, pixel centres at integers) plus a per-point confidence:
+``predict(images) -> (points (N,K,2) float32, confidence (N,K) float32)``.
+
+* :class:`LandmarkDetector` — G2 at its training resolution (32² for S1–S4, 128² for HR-LD); inputs
+  are resized to it (area when shrinking, bicubic when growing) and points mapped back.
+* :class:`UpscaleHRLDBaseline` — "upscale, then HR-LD" (the paper's Fig. 1c: bilinear upsampling).
+* :class:`BicubicSRBaseline` — "super-resolve, then HR-LD" with the super-resolver that needs no
+  weights: bicubic up-sampling followed by an unsharp mask. SRGAN/ESRGAN weights cannot be shipped;
+  this is the classical stand-in and is labelled so wherever it is reported.
+* :class:`MeanShapeBaseline` — the training mean shape, whatever the image: the floor any detector
+  must beat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .checkpoints import load_checkpoint
+from .geometry import resize_points, to_rgb_uint8
+from .heatmaps import decode_heatmaps
+from .schemas import Schema, get_schema
+
+CONVENTION = "0-based pixel coordinates, pixel centres at integers"
+
+
+def default_checkpoint_hint() -> str:
+    """The one command that makes a usable checkpoint on a laptop."""
+    return (
+        "s2ld study --profile quick   (writes reports/<run>/checkpoints/S4.pt, about 10 minutes on 2 cores)"
+    )
+
+
+def _as_list(images) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return [to_rgb_uint8(im) for im in images]
+    if isinstance(images, np.ndarray):
+        return [to_rgb_uint8(images)]
+    return [to_rgb_uint8(im) for im in images]
+
+
+def _resize(image: np.ndarray, size: int, grow: int = cv2.INTER_CUBIC) -> np.ndarray:
+    h, w = image.shape[:2]
+    if (w, h) == (size, size):
+        return image
+    interp = cv2.INTER_AREA if size < max(h, w) else grow
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+class LandmarkDetector:
+    """G2 from a stage-2 checkpoint (S1–S4 or HR-LD)."""
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        schema: str | Schema,
+        input_size: int,
+        device: str | torch.device = "cpu",
+        meta: dict | None = None,
+        grow_interpolation: int = cv2.INTER_CUBIC,
+    ):
+        self.network = network.to(device).eval()
+        self.schema = get_schema(schema)
+        self.input_size = int(input_size)
+        self.device = torch.device(device)
+        self.meta = meta or {}
+        self.grow_interpolation = grow_interpolation
+        self.name = f"S²LD {self.meta.get('setting', '')}".strip()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> LandmarkDetector:
+        from .models import HeatmapGenerator
+        from .models.config import NetworkConfig
+
+        blob = load_checkpoint(path, device, role="G2")
+        schema = get_schema(blob["schema"])
+        net = HeatmapGenerator(
+            NetworkConfig.from_dict(blob["network"]), schema.num_points, in_size=blob["input_size"]
+        )
+        net.load_state_dict(blob["state_dict"])
+        meta = {k: v for k, v in blob.items() if k not in ("state_dict", "train_config")}
+        meta["path"] = str(path)
+        return cls(net, schema, blob["input_size"], device, meta)
+
+    def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
+        batch = np.stack([_resize(im, self.input_size, self.grow_interpolation) for im in images])
+        t = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
+        return t.div_(127.5).sub_(1.0)
+
+    @torch.no_grad()
+    def heatmaps(self, images) -> torch.Tensor:
+        return self.network(self.preprocess(_as_list(images)))
+
+    @torch.no_grad()
+    def predict(self, images, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        imgs = _as_list(images)
+        points, conf = [], []
+        for start in range(0, len(imgs), batch_size):
+            chunk = imgs[start : start + batch_size]
+            p, c = decode_heatmaps(self.network(self.preprocess(chunk)).float().cpu())
+            p = p.numpy()
+            for i, im in enumerate(chunk):
+                h, w = im.shape[:2]
+                p[i] = resize_points(p[i], w / self.input_size, h / self.input_size)
+            points.append(p)
+            conf.append(c.numpy())
+        if not points:
+            k = self.schema.num_points
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        return np.concatenate(points).astype(np.float32), np.concatenate(conf).astype(np.float32)
+
+    def timed_predict(self, images) -> tuple[np.ndarray, np.ndarray, float]:
+        """``predict`` plus the wall time per face in milliseconds."""
+        imgs = _as_list(images)
+        t0 = time.perf_counter()
+        p, c = self.predict(imgs)
+        return p, c, 1000.0 * (time.perf_counter() - t0) / max(1, len(imgs))
+
+
+class UpscaleHRLDBaseline(LandmarkDetector):
+    """Upscale the LR face to HR-LD's 128² (bilinear, as in the paper's Fig. 1c), then run HR-LD."""
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> UpscaleHRLDBaseline:
+        det = LandmarkDetector.from_checkpoint(path, device)
+        if det.input_size < 64:
+            raise ValueError(f"{path}: expected an HR-LD checkpoint (128² input), got {det.input_size}²")
+        out = cls(
+            det.network, det.schema, det.input_size, device, det.meta, grow_interpolation=cv2.INTER_LINEAR
+        )
+        out.name = "upscale + HR-LD"
+        return out
+
+
+class BicubicSRBaseline(LandmarkDetector):
+    """Bicubic super-resolution with an unsharp mask, then HR-LD (the weight-free SR stand-in)."""
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> BicubicSRBaseline:
+        det = UpscaleHRLDBaseline.from_checkpoint(path, device)
+        out = cls(det.network, det.schema, det.input_size, device, det.meta)
+        out.name = "bicubic SR + HR-LD"
+        return out
+
+    def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
+        sharpened = []
+        for im in images:
+            up = _resize(im, self.input_size, cv2.INTER_CUBIC).astype(np.float32)
+            blur = cv2.GaussianBlur(up, (0, 0), sigmaX=2.0)
+            sharpened.append(np.clip(up + 0.8 * (up - blur), 0, 255).astype(np.uint8))
+        return super().preprocess(sharpened)
+
+
+class MeanShapeBaseline:
+    """Predicts the training mean shape (at ``input_size``), scaled to each image."""
+
+    name = "mean shape"
+
+    def __init__(self, mean_shape: np.ndarray, schema: str | Schema, input_size: int):
+        self.mean_shape = np.asarray(mean_shape, np.float32)
+        self.schema = get_schema(schema)
+        self.input_size = int(input_size)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> MeanShapeBaseline:
+        blob = load_checkpoint(path, "cpu", role="G2")
+        return cls(np.asarray(blob["mean_shape"]), blob["schema"], blob["input_size"])
+
+    def predict(self, images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        imgs = _as_list(images)
+        pts = [
+            resize_points(self.mean_shape, im.shape[1] / self.input_size, im.shape[0] / self.input_size)
+            for im in imgs
+        ]
+        k = self.schema.num_points
+        return (
+            np.stack(pts).astype(np.float32) if pts else np.zeros((0, k, 2), np.float32),
+            np.zeros((len(imgs), k), np.float32),
+        )

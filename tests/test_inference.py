@@ -1,0 +1,147 @@
+"""Inference maps points back to each input's pixels; the CLI's predict/evaluate round trip."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from s2ld_core.cli import main
+from s2ld_core.geometry import resize_points
+from s2ld_core.heatmaps import encode_heatmaps
+from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline
+from s2ld_core.io import atomic_torch_save
+from s2ld_core.models import HeatmapGenerator, network_config
+
+KNOWN = np.array([[8.25, 10.5], [22.0, 10.75], [15.5, 17.0], [10.0, 24.0], [21.5, 23.5]], np.float32)
+
+
+class FixedHeatmaps(torch.nn.Module):
+    """Always answers the heatmaps of ``KNOWN`` at 32² — so the test sees only the mapping."""
+
+    def forward(self, x):
+        return encode_heatmaps(torch.from_numpy(KNOWN), 32, 1.0).expand(len(x), -1, -1, -1)
+
+
+@pytest.mark.parametrize("w,h", [(32, 32), (64, 48), (17, 23), (128, 128)])
+def test_points_come_back_in_each_images_own_pixels(w, h):
+    det = LandmarkDetector(FixedHeatmaps(), "five", 32)
+    pts, conf = det.predict([np.zeros((h, w, 3), np.uint8)])
+    np.testing.assert_allclose(pts[0], resize_points(KNOWN, w / 32, h / 32), atol=1e-4)
+    assert conf.shape == (1, 5) and np.all(conf > 0.75)  # peak sample of a σ=1 Gaussian ≤ ½ px away
+
+
+def test_mixed_sizes_in_one_call_and_empty_input():
+    det = LandmarkDetector(FixedHeatmaps(), "five", 32)
+    pts, _ = det.predict([np.zeros((16, 16, 3), np.uint8), np.zeros((64, 64), np.uint8)])
+    np.testing.assert_allclose(pts[0], resize_points(KNOWN, 0.5), atol=1e-4)
+    np.testing.assert_allclose(pts[1], resize_points(KNOWN, 2.0), atol=1e-4)
+    assert det.predict([])[0].shape == (0, 5, 2)
+
+
+def _checkpoint(path, schema="five", k=5):
+    cfg = network_config("quick")
+    net = HeatmapGenerator(cfg, k, in_size=32)
+    atomic_torch_save(
+        {
+            "kind": "s2ld-checkpoint",
+            "role": "G2",
+            "setting": "S4",
+            "profile": "quick",
+            "schema": schema,
+            "input_size": 32,
+            "sigma": 1.0,
+            "network": cfg.to_dict(),
+            "state_dict": net.state_dict(),
+            "mean_shape": KNOWN.tolist(),
+        },
+        path,
+    )
+    return net
+
+
+def test_checkpoint_round_trip_gives_the_same_heatmaps(tmp_path):
+    net = _checkpoint(tmp_path / "g2.pt").eval()
+    det = LandmarkDetector.from_checkpoint(tmp_path / "g2.pt")
+    img = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(img).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    torch.testing.assert_close(det.heatmaps(img), expected)
+    assert det.schema.name == "five" and det.input_size == 32 and det.meta["setting"] == "S4"
+
+
+def test_mean_shape_baseline_scales_to_the_image(tmp_path):
+    _checkpoint(tmp_path / "g2.pt")
+    base = MeanShapeBaseline.from_checkpoint(tmp_path / "g2.pt")
+    pts, _ = base.predict([np.zeros((64, 64, 3), np.uint8)])
+    np.testing.assert_allclose(pts[0], resize_points(KNOWN, 2.0), atol=1e-5)
+
+
+def test_wrong_or_missing_checkpoint_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main(["predict", "--checkpoint", str(tmp_path / "junk.pt"), str(tmp_path), "--out", "x.json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s2ld: error:") and "junk.pt" in err and "\n" not in err
+    assert main(["predict", "--checkpoint", str(tmp_path / "none.pt"), str(tmp_path), "--out", "x.json"]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_cli_predict_and_evaluate_round_trip(tmp_path, capsys):
+    """Predict writes the documented JSON; annotating the predictions as ground truth scores NME 0."""
+    from s2ld_core.data.formats import AnnotationSet, ImageAnnotation, write_annotations
+
+    _checkpoint(tmp_path / "g2.pt")
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    rng = np.random.default_rng(1)
+    for i, size in enumerate((20, 32, 48)):
+        cv2.imwrite(str(faces / f"f{i}.png"), rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(tmp_path / "g2.pt"),
+                str(faces),
+                "--out",
+                str(tmp_path / "p.json"),
+                "--overlay",
+                str(tmp_path / "ov"),
+            ]
+        )
+        == 0
+    )
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["schema"] == "five" and "pixel centres" in doc["convention"]
+    assert [p["width"] for p in doc["predictions"]] == [20, 32, 48]
+    assert all(len(p["points"]) == 5 and len(p["confidence"]) == 5 for p in doc["predictions"])
+    assert (tmp_path / "ov" / "overlay_sheet.png").exists()
+
+    aset = AnnotationSet.new("five", "tester")
+    for p in doc["predictions"]:
+        name = p["file"].split("/")[-1]
+        aset.images[name] = ImageAnnotation.from_arrays(
+            p["width"], p["height"], np.array(p["points"]), status="done"
+        )
+    write_annotations(faces / "annotations" / "tester.json", aset)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(tmp_path / "g2.pt"),
+                "--annotations",
+                str(faces / "annotations" / "tester.json"),
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["n"] == 3 and metrics["nme"] < 1e-3 and metrics["normalizer"] == "box"
+    assert (tmp_path / "ev" / "ced.png").exists()
