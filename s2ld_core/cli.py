@@ -295,17 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_app_commands(sub) -> None:
-    try:
-        from annotator.app import add_annotate_arguments, add_demo_arguments
-    except ImportError as err:
-        missing = str(err)
+    from annotator.arguments import add_annotate_arguments, add_demo_arguments
 
-        def unavailable(_args: argparse.Namespace) -> None:
-            raise ValueError(f"the app needs the [app] extra ({missing}); run: bash scripts/setup.sh")
-
-        for name in ("annotate", "demo"):
-            sub.add_parser(name, help=f"{name} (needs gradio)").set_defaults(func=unavailable)
-        return
     p = sub.add_parser("annotate", help="annotation tool for landmarks on tiny faces (Gradio)")
     add_annotate_arguments(p)
     p.set_defaults(func=cmd_annotate)
@@ -313,8 +304,8 @@ def _add_app_commands(sub) -> None:
     add_demo_arguments(p)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("agreement", help="inter-annotator NME report from several annotation files")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--out", required=True)
+    p.add_argument("files", nargs="+", help="annotation JSON files of the same images, one per annotator")
+    p.add_argument("--out", required=True, help="folder for agreement.json and agreement.md")
     p.set_defaults(func=cmd_agreement)
 
 

@@ -1,0 +1,541 @@
+"""Annotation state for one annotator on one image folder, persisted atomically after every change.
+
+Why it is shaped this way:
+
+* **The file on disk is the truth.** Every change is a read-modify-write of
+  ``<folder>/annotations/<annotator>.json`` (or ``--out``) through
+  :func:`s2ld_core.data.formats.write_annotations`, which is atomic. Before each change the store
+  re-reads the file if someone else (a second browser tab, another process) rewrote it, so a crash, a
+  page reload or a second tab loses nothing.
+* **Edits are pure functions on one** :class:`ImageAnnotation` (:func:`place_next`, :func:`move_point`,
+  ...); :meth:`AnnotationStore.modify` applies one, saves, and returns an :class:`Edit` (before/after
+  snapshots). Undo/redo is then a per-tab :class:`History` of edits that the store replays, so an
+  undo in one tab never rewinds another tab's work.
+* **Only files under the opened folder are read.** Image keys are POSIX paths relative to the
+  folder, listed by walking it; :func:`resolve_inside` refuses anything that escapes it (``..``,
+  absolute paths, symlinks pointing outside).
+
+Coordinates follow ``DESIGN.md``: 0-based pixel centres in the original (small) image.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from s2ld_core.data.formats import (
+    IMAGE_SUFFIXES,
+    STATUSES,
+    AnnotationSet,
+    FormatError,
+    ImageAnnotation,
+    export_pts_dir,
+    read_annotations,
+    utc_now_iso,
+    write_annotations,
+    write_coco_keypoints,
+)
+from s2ld_core.data.sources import read_rgb
+from s2ld_core.schemas import Schema, get_schema
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "STATUSES",
+    "StoreError",
+    "Edit",
+    "History",
+    "AnnotationStore",
+    "open_store",
+    "list_images",
+    "resolve_inside",
+    "display_to_original",
+    "place_next",
+    "move_point",
+    "delete_point",
+    "set_occluded",
+    "set_status",
+    "next_unplaced",
+    "order_keys",
+]
+
+ANNOTATIONS_DIRNAME = "annotations"
+_ANNOTATOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_IDLE_SECONDS = 60.0  # a gap longer than this between actions is a break, not annotation time
+
+
+class StoreError(ValueError):
+    """A user-facing problem with a folder, annotator name, image key or annotation file."""
+
+
+def display_to_original(u: float, v: float, zoom: float) -> tuple[float, float]:
+    """Display pixel ``(u, v)`` on an image magnified ``zoom`` times -> original sub-pixel ``(x, y)``.
+
+    The centre of display pixel ``u`` lies at original ``(u + 0.5) / zoom - 0.5`` under the
+    pixel-centre convention; e.g. ``u = 100`` at zoom 8 -> ``12.0625``.
+    """
+    if zoom <= 0:
+        raise StoreError(f"zoom must be positive, got {zoom}")
+    return (u + 0.5) / zoom - 0.5, (v + 0.5) / zoom - 0.5
+
+
+# --------------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------------
+
+
+def resolve_inside(root: str | os.PathLike[str], key: str) -> Path:
+    """The real path of image ``key`` if it lies inside ``root``; :class:`StoreError` otherwise."""
+    base = Path(root).resolve()
+    if not key or Path(key).is_absolute() or "\\" in key:
+        raise StoreError(f"{key!r}: not a relative image path inside {base}")
+    target = (base / key).resolve()
+    if target != base and base not in target.parents:
+        raise StoreError(f"{key!r}: outside the opened folder {base}")
+    return target
+
+
+def list_images(root: str | os.PathLike[str], exclude: Iterable[str | os.PathLike[str]] = ()) -> list[str]:
+    """Relative POSIX paths of the images under ``root`` (recursive, sorted, hidden entries skipped).
+
+    The ``annotations`` folder and anything in ``exclude`` are skipped, and so are symlinks whose
+    target leaves ``root``, so the listing is also the allow-list of what the app may read.
+    """
+    base = Path(root).resolve()
+    if not base.is_dir():
+        raise StoreError(f"{root}: not a folder")
+    skip = {(base / ANNOTATIONS_DIRNAME).resolve()} | {Path(p).resolve() for p in exclude}
+    keys = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in skip
+        )
+        for name in filenames:
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            key = (here / name).relative_to(base).as_posix()
+            try:
+                resolve_inside(base, key)
+            except StoreError:
+                continue
+            keys.append(key)
+    return sorted(keys)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    try:
+        return read_rgb(path)
+    except (OSError, ValueError) as exc:
+        raise StoreError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure edits on one ImageAnnotation
+# --------------------------------------------------------------------------------------------------
+
+
+def next_unplaced(ann: ImageAnnotation) -> int | None:
+    """Index of the first point not yet placed (schema order), or ``None`` when all are."""
+    for i, p in enumerate(ann.points):
+        if p is None:
+            return i
+    return None
+
+
+def _check_xy(ann: ImageAnnotation, x: float, y: float) -> list[float]:
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise StoreError(f"point ({x}, {y}) is not finite")
+    # Pixel centres run 0..W-1, but a point may sit anywhere on a border pixel: -0.5..W-0.5.
+    if not (-0.5 <= x <= ann.width - 0.5 and -0.5 <= y <= ann.height - 0.5):
+        raise StoreError(f"point ({x:.3f}, {y:.3f}) lies outside the {ann.width}x{ann.height} image")
+    return [float(x), float(y)]
+
+
+def _update_done(ann: ImageAnnotation) -> None:
+    """An image with every point placed is done; removing a point makes a done image todo again."""
+    complete = all(p is not None for p in ann.points)
+    if complete and ann.status == "todo":
+        ann.status = "done"
+    elif not complete and ann.status == "done":
+        ann.status = "todo"
+
+
+def place_next(ann: ImageAnnotation, x: float, y: float) -> int | None:
+    """Put the next unplaced point at ``(x, y)``; returns its index (``None`` if all were placed)."""
+    i = next_unplaced(ann)
+    if i is None:
+        return None
+    ann.points[i] = _check_xy(ann, x, y)
+    ann.visible[i] = True
+    _update_done(ann)
+    return i
+
+
+def move_point(ann: ImageAnnotation, index: int, x: float, y: float) -> None:
+    """Place or move point ``index`` to ``(x, y)``, keeping its visibility flag if it was placed."""
+    _check_index(ann, index)
+    was_placed = ann.points[index] is not None
+    ann.points[index] = _check_xy(ann, x, y)
+    if not was_placed:
+        ann.visible[index] = True
+    _update_done(ann)
+
+
+def delete_point(ann: ImageAnnotation, index: int) -> None:
+    """Unplace point ``index`` (it becomes the next one a click places)."""
+    _check_index(ann, index)
+    ann.points[index] = None
+    ann.visible[index] = True  # the default of an unplaced point: the next click places it visible
+    _update_done(ann)
+
+
+def set_occluded(ann: ImageAnnotation, index: int, occluded: bool) -> None:
+    """Mark a placed point occluded (COCO ``v=1``: position estimated, not seen) or visible again."""
+    _check_index(ann, index)
+    if ann.points[index] is None:
+        raise StoreError(f"point {index + 1} is not placed yet; place it before marking it occluded")
+    ann.visible[index] = not occluded
+
+
+def set_status(ann: ImageAnnotation, status: str) -> None:
+    """Set ``skipped`` / ``flagged`` (or back to ``todo``; ``done`` needs every point placed)."""
+    if status not in STATUSES:
+        raise StoreError(f"unknown status {status!r}; choose one of {STATUSES}")
+    if status == "done" and any(p is None for p in ann.points):
+        raise StoreError("cannot mark an image done while points are missing; skip or flag it instead")
+    ann.status = status
+    if status == "todo":
+        _update_done(ann)
+
+
+def _check_index(ann: ImageAnnotation, index: int) -> None:
+    if not 0 <= index < len(ann.points):
+        raise StoreError(f"point index {index + 1} is out of range 1..{len(ann.points)}")
+
+
+def _content(ann: ImageAnnotation | None) -> tuple | None:
+    """What undo compares: the annotation without its time stamps and timing."""
+    if ann is None:
+        return None
+    return (ann.points, ann.visible, ann.status, ann.prefilled)
+
+
+# --------------------------------------------------------------------------------------------------
+# History (per browser tab)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Edit:
+    """One change to one image: snapshots before (``None`` = image had no entry) and after."""
+
+    key: str
+    before: ImageAnnotation | None
+    after: ImageAnnotation
+
+
+@dataclass
+class History:
+    """Undo/redo stacks of :class:`Edit`; a new edit clears the redo stack, as in every editor."""
+
+    undo_stack: list[Edit] = field(default_factory=list)
+    redo_stack: list[Edit] = field(default_factory=list)
+    limit: int = 500
+
+    def push(self, edit: Edit | None) -> None:
+        if edit is None:
+            return
+        self.undo_stack.append(edit)
+        del self.undo_stack[: -self.limit]
+        self.redo_stack.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AnnotationStore:
+    """One annotator's annotation file for one folder of images. Thread-safe; see module docstring."""
+
+    root: Path
+    schema: Schema
+    annotator: str
+    path: Path
+    keys: list[str]
+    aset: AnnotationSet
+    _stamp: tuple[int, int] | None = None
+    _sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    confidence: dict[str, float] = field(default_factory=dict)  # per-image model confidence, if any
+
+    # ---- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike[str],
+        schema: str | Schema,
+        annotator: str,
+        out: str | os.PathLike[str] | None = None,
+    ) -> AnnotationStore:
+        """Open ``root`` for ``annotator``; resumes from the existing file if there is one."""
+        base = Path(root).expanduser().resolve()
+        if not base.is_dir():
+            raise StoreError(f"{root}: not a folder")
+        annotator = (annotator or "").strip()
+        if not _ANNOTATOR_RE.match(annotator):
+            raise StoreError(
+                f"annotator name {annotator!r}: use 1-64 letters, digits, '.', '_' or '-' (it names the file)"
+            )
+        s = get_schema(schema)
+        path = Path(out).expanduser().resolve() if out else base / ANNOTATIONS_DIRNAME / f"{annotator}.json"
+        keys = list_images(base)
+        store = cls(root=base, schema=s, annotator=annotator, path=path, keys=keys,
+                    aset=AnnotationSet.new(s.name, annotator))
+        store._load()
+        return store
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _load(self) -> None:
+        stamp = self._file_stamp()
+        if stamp is None:
+            self._stamp = None
+            return
+        try:
+            aset = read_annotations(self.path)
+        except FormatError as exc:
+            raise StoreError(str(exc)) from None
+        if aset.schema != self.schema.name:
+            raise StoreError(
+                f"{self.path}: made with schema {aset.schema!r}, but {self.schema.name!r} was asked for"
+            )
+        self.aset = aset
+        self._stamp = stamp
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed on disk since we last read or wrote it."""
+        with self._lock:
+            if self._file_stamp() != self._stamp:
+                self._load()
+
+    def save(self) -> None:
+        with self._lock:
+            write_annotations(self.path, self.aset)  # atomic; stamps ``updated``
+            self._stamp = self._file_stamp()
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def check_key(self, key: str) -> str:
+        if key not in self.keys:
+            raise StoreError(f"{key!r} is not an image of {self.root}")
+        return key
+
+    def image(self, key: str) -> np.ndarray:
+        """The original image as ``uint8`` HxWx3 RGB (only listed files under the folder)."""
+        return _read_rgb(resolve_inside(self.root, self.check_key(key)))
+
+    def size(self, key: str) -> tuple[int, int]:
+        """``(width, height)`` of an image, cached."""
+        if key not in self._sizes:
+            ann = self.aset.images.get(key)
+            if ann is not None:
+                self._sizes[key] = (int(ann.width), int(ann.height))
+            else:
+                h, w = self.image(key).shape[:2]
+                self._sizes[key] = (w, h)
+        return self._sizes[key]
+
+    def get(self, key: str) -> ImageAnnotation:
+        """A *copy* of the annotation of ``key`` (an empty one if the image has none yet)."""
+        with self._lock:
+            self.check_key(key)
+            ann = self.aset.images.get(key)
+            if ann is None:
+                w, h = self.size(key)
+                return ImageAnnotation.empty(w, h, self.schema.num_points)
+            return copy.deepcopy(ann)
+
+    def status(self, key: str) -> str:
+        ann = self.aset.images.get(key)
+        return "todo" if ann is None else ann.status
+
+    def progress(self) -> dict[str, int]:
+        """Counts per status over the folder's images (``total`` included)."""
+        with self._lock:
+            counts = dict.fromkeys(STATUSES, 0)
+            for key in self.keys:
+                counts[self.status(key)] += 1
+            counts["total"] = len(self.keys)
+            return counts
+
+    def first_unfinished(self, order: Sequence[str] | None = None) -> int:
+        """Position in ``order`` (default: file order) of the first ``todo`` image; 0 if none is left."""
+        with self._lock:
+            keys = self.keys if order is None else order
+            for i, key in enumerate(keys):
+                if self.status(key) == "todo":
+                    return i
+            return 0
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def modify(
+        self, key: str, change: Callable[[ImageAnnotation], object], seconds: float = 0.0
+    ) -> tuple[Edit | None, object]:
+        """Apply ``change`` to image ``key`` and save; returns ``(edit, change's result)``.
+
+        ``edit`` is ``None`` when nothing but the time changed. ``seconds`` of annotation time are
+        added to the image either way (timing is not part of what undo rewinds).
+        """
+        with self._lock:
+            self.refresh()
+            self.check_key(key)
+            stored = self.aset.images.get(key)
+            before = copy.deepcopy(stored)
+            ann = self.get(key)
+            result = change(ann)
+            ann.seconds = float(ann.seconds) + max(0.0, float(seconds))
+            changed = _content(ann) != _content(before)
+            if not changed and seconds <= 0:
+                return None, result
+            ann.updated = utc_now_iso()
+            self.aset.images[key] = ann
+            self.save()
+            return (Edit(key, before, copy.deepcopy(ann)) if changed else None), result
+
+    def _restore(self, key: str, expected: ImageAnnotation | None, target: ImageAnnotation | None) -> bool:
+        with self._lock:
+            self.refresh()
+            current = self.aset.images.get(key)
+            if _content(current) != _content(expected):
+                return False  # changed elsewhere since: refuse rather than clobber that work
+            if target is None:
+                self.aset.images.pop(key, None)
+            else:
+                new = copy.deepcopy(target)
+                new.seconds = current.seconds if current is not None else new.seconds
+                new.updated = utc_now_iso()
+                self.aset.images[key] = new
+            self.save()
+            return True
+
+    def undo(self, history: History) -> str | None:
+        """Undo the tab's last edit; returns the image key it touched (``None`` if nothing to undo).
+
+        Raises :class:`StoreError` if that image was changed elsewhere (another tab) in between.
+        """
+        if not history.undo_stack:
+            return None
+        edit = history.undo_stack[-1]
+        if not self._restore(edit.key, edit.after, edit.before):
+            history.undo_stack.pop()
+            raise StoreError(f"{edit.key} was changed in another tab since; that undo step was dropped")
+        history.redo_stack.append(history.undo_stack.pop())
+        return edit.key
+
+    def redo(self, history: History) -> str | None:
+        """Redo the last undone edit; returns the image key it touched."""
+        if not history.redo_stack:
+            return None
+        edit = history.redo_stack[-1]
+        if not self._restore(edit.key, edit.before, edit.after):
+            history.redo_stack.pop()
+            raise StoreError(f"{edit.key} was changed in another tab since; that redo step was dropped")
+        history.undo_stack.append(history.redo_stack.pop())
+        return edit.key
+
+    def prefill(self, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+        """Pre-place model points on untouched images; remember each image's mean confidence.
+
+        ``predictions`` maps key -> ``(points (K, 2), confidence (K,))`` in original pixels. Only
+        images with no placed point and status ``todo`` are filled (``prefilled: true``), so a
+        reopened folder never overwrites human work. Returns how many images were filled.
+        """
+        filled = 0
+        with self._lock:
+            self.refresh()
+            for key, (pts, conf) in predictions.items():
+                self.check_key(key)
+                self.confidence[key] = float(np.mean(conf))
+                ann = self.get(key)
+                if ann.status != "todo" or any(p is not None for p in ann.points) or ann.prefilled:
+                    continue
+                w, h = ann.width, ann.height
+                clipped = np.clip(np.asarray(pts, np.float64), -0.5, [w - 0.5, h - 0.5])
+                ann.points = [[float(x), float(y)] for x, y in clipped]
+                ann.visible = [True] * len(ann.points)
+                ann.prefilled = True
+                ann.updated = utc_now_iso()
+                self.aset.images[key] = ann
+                filled += 1
+            if filled:
+                self.save()
+        return filled
+
+    # ---- exports -------------------------------------------------------------------------------
+
+    def export_coco(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """COCO keypoints JSON (default ``<annotations>/<annotator>.coco.json``)."""
+        with self._lock:
+            self.refresh()
+            target = Path(path) if path else self.path.with_suffix(".coco.json")
+            write_coco_keypoints(target, self.aset, image_root=self.root)
+            return target
+
+    def export_pts(self, out_dir: str | os.PathLike[str] | None = None) -> Path:
+        """300W ``.pts`` files, one per annotated image (default ``<annotations>/<annotator>_pts/``)."""
+        with self._lock:
+            self.refresh()
+            target = Path(out_dir) if out_dir else self.path.parent / f"{self.path.stem}_pts"
+            export_pts_dir(self.aset, target)
+            return target
+
+
+def order_keys(store: AnnotationStore, mode: str) -> list[str]:
+    """The queue: ``"file"`` order, or ``"confidence"`` (least confident model prediction first)."""
+    if mode == "confidence" and store.confidence:
+        return sorted(store.keys, key=lambda k: (store.confidence.get(k, math.inf), k))
+    return list(store.keys)
+
+
+_STORES: dict[Path, AnnotationStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def open_store(
+    root: str | os.PathLike[str],
+    schema: str | Schema,
+    annotator: str,
+    out: str | os.PathLike[str] | None = None,
+) -> AnnotationStore:
+    """Like :meth:`AnnotationStore.open`, but tabs of one server share a store (and its lock) per file.
+
+    Sharing matters because Gradio runs handlers in threads: two tabs writing the same file must
+    take turns, and a shared store also shares the model-confidence cache.
+    """
+    fresh = AnnotationStore.open(root, schema, annotator, out)
+    with _STORES_LOCK:
+        known = _STORES.get(fresh.path)
+        if known is not None and known.root == fresh.root and known.schema == fresh.schema:
+            with known._lock:
+                known.keys = fresh.keys  # the folder may have gained images since
+                known.refresh()
+            return known
+        _STORES[fresh.path] = fresh
+        return fresh
