@@ -93,10 +93,10 @@ def _cache_dir(cfg: DataConfig) -> Path:
 
 
 def _code_fingerprint() -> str:
-    from . import degrade, render
+    from . import degrade, face_model, render
 
     digest = hashlib.sha1()
-    for module in (render, degrade):
+    for module in (render, face_model, degrade):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:10]
 

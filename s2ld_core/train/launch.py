@@ -20,6 +20,7 @@ def _prepare(cfg: TrainConfig):
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     ctx = DistContext.from_env(device)
+    torch.manual_seed(cfg.seed)  # network initialisation is part of the run's seed, on every rank
     return device, ctx
 
 
