@@ -122,7 +122,7 @@ def test_camera_chain_is_deterministic_by_seed_and_samples_within_ranges():
     assert a[2] == b[2] and a[2] != c[2]
     assert not np.array_equal(a[0], c[0])
     p = a[2]
-    assert 14 <= p["lr_size"] <= 19 and 15 <= p["jpeg_quality"] <= 45
+    assert 15 <= p["lr_size"] <= 19 and 30 <= p["jpeg_quality"] <= 55
     assert TARGET_CAMERA.blur_sigma[0] <= p["blur_sigma"] <= TARGET_CAMERA.blur_sigma[1]
     assert all(lo <= g <= hi for g, (lo, hi) in zip(p["gain"], TARGET_CAMERA.gain))
 

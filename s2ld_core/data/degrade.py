@@ -203,16 +203,16 @@ TRAIN_CAMERA = CameraChainConfig()
 """A generic, mild capture chain: 20-28 px faces, light blur/noise, JPEG 60-95, near-neutral colour."""
 
 TARGET_CAMERA = CameraChainConfig(
-    blur_sigma=(1.5, 3.0),
-    lr_size=(14, 19),
-    noise_sigma=(4.0, 10.0),
-    jpeg_quality=(15, 45),
+    blur_sigma=(1.2, 2.4),
+    lr_size=(15, 19),
+    noise_sigma=(3.5, 7.0),
+    jpeg_quality=(30, 55),
     gain=((1.10, 1.22), (0.80, 0.90), (0.65, 0.85)),
     offset=((8.0, 20.0),) * 3,
     saturation=(0.40, 0.75),
     gamma=(1.15, 1.45),
 )
-"""The held-out target domain: tiny (14-19 px), blurry, noisy, heavily compressed faces with a warm,
+"""The held-out target domain: tiny (15-19 px, TinyFace's typical size), blurry, noisy, heavily compressed faces with a warm,
 washed-out colour cast (as from an old surveillance camera). Overlaps nothing in :data:`TRAIN_CAMERA`."""
 
 
