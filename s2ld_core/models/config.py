@@ -128,8 +128,8 @@ def network_config(profile: str) -> NetworkConfig:
             g1_encoder_widths=(16, 32, 64, 64),
             g1_decoder_widths=(32, 16, 16),
             d1_widths=(16, 16, 32, 64, 64),
-            d3_widths=(16, 16, 32, 64, 64),
+            d3_widths=(8, 16, 16, 32, 32),
             g2_widths=(16, 16, 32, 64),
-            d2_widths=(16, 16, 32, 64),
+            d2_widths=(8, 16, 16, 32),
         )
     raise ValueError(f"unknown network profile {profile!r}; choose one of {', '.join(PROFILES)}")

@@ -50,6 +50,15 @@ class ResidualUNet(nn.Module):
             nn.Sequential(*[ResidualBlock(w) for _ in range(blocks)]) for w in widths
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self._init_head()
+
+    def _init_head(self) -> None:
+        """Start from the empty prediction — landmark channels 0, background (last) channel 1 — with
+        a small random head, so early steps learn where points are rather than the background level."""
+        nn.init.normal_(self.head.weight, std=1e-3)
+        nn.init.zeros_(self.head.bias)
+        with torch.no_grad():
+            self.head.bias[-1] = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = 2 ** (self.levels - 1)

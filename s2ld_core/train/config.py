@@ -158,6 +158,9 @@ def profile_config(profile: str, stage: str = "stage2", **overrides: Any) -> Tra
         raise ValueError(f"unknown profile {profile!r}; choose one of {PROFILES}")
     cfg = TrainConfig(stage=stage, profile=profile)
     if profile == "quick":
+        # ~30x fewer steps than the paper's schedule, so a 5x larger Adam step (measured: S1 reaches
+        # NME 0.035 on F(HR) in 300 steps at 1e-3; at 2e-4 it has barely left the mean shape).
+        cfg.optim.lr = 1e-3
         cfg.optim.epochs = 6 if stage == "stage2" else 4
         cfg.checkpoint_every_steps = 100
     for key, value in overrides.items():
