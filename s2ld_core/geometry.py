@@ -77,7 +77,8 @@ def warp_image(
 ) -> np.ndarray:
     """Warp with a 2x3 matrix mapping source pixel coordinates to destination coordinates."""
     w, h = (size, size) if isinstance(size, int) else size
-    return cv2.warpAffine(image, np.asarray(matrix, np.float64), (w, h), flags=interpolation, borderMode=border)
+    m = np.asarray(matrix, np.float64)
+    return cv2.warpAffine(image, m, (w, h), flags=interpolation, borderMode=border)
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:

@@ -212,8 +212,9 @@ TARGET_CAMERA = CameraChainConfig(
     saturation=(0.40, 0.75),
     gamma=(1.15, 1.45),
 )
-"""The held-out target domain: tiny (15-19 px, TinyFace's typical size), blurry, noisy, heavily compressed faces with a warm,
-washed-out colour cast (as from an old surveillance camera). Overlaps nothing in :data:`TRAIN_CAMERA`."""
+"""The held-out target domain: tiny (15-19 px, TinyFace's typical size), blurry, noisy, heavily
+compressed faces with a warm, washed-out colour cast (as from an old surveillance camera). Overlaps
+nothing in :data:`TRAIN_CAMERA`."""
 
 
 def ranges_overlap(a: CameraChainConfig, b: CameraChainConfig) -> list[str]:
