@@ -1,0 +1,395 @@
+"""The study's analyses: LR image statistics (notebook 01), the ablation claim check (03), the
+verification experiment (04), HR-LD scoring (05) and the HTML tables every notebook and the report
+show.
+
+Everything here reads the held-out sets only to *score*; nothing is chosen by looking at them.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+# ============================================================================= LR image statistics
+
+
+def _luma(images: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma in [0, 255], (N, H, W) float32."""
+    x = np.asarray(images, np.float32)
+    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+
+
+def radial_spectrum(images: np.ndarray) -> np.ndarray:
+    """Mean log-amplitude spectrum of the luma, averaged over rings of equal frequency (DC first).
+
+    Real LR faces lose high frequencies to optics and compression in ways plain average pooling does
+    not; this profile is where G1 should move F(HR) towards the real images.
+    """
+    y = _luma(images)
+    y = y - y.mean(axis=(1, 2), keepdims=True)
+    n, h, w = y.shape
+    amp = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(y), axes=(1, 2)))).mean(0)
+    yy, xx = np.indices((h, w))
+    r = np.hypot(yy - h // 2, xx - w // 2).round().astype(int)
+    rmax = min(h, w) // 2
+    return np.array([amp[r == k].mean() for k in range(rmax)])
+
+
+def sharpness(images: np.ndarray) -> np.ndarray:
+    """Variance of the Laplacian of each image's luma: the usual focus measure."""
+    return np.array([cv2.Laplacian(im, cv2.CV_32F).var() for im in _luma(images)])
+
+
+def saturation(images: np.ndarray) -> np.ndarray:
+    """Mean HSV saturation per image in [0, 1] (real grey LFW faces have none)."""
+    return np.array([cv2.cvtColor(im, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0 for im in np.asarray(images)])
+
+
+def wasserstein_1d(a: np.ndarray, b: np.ndarray, grid: int = 256) -> float:
+    """Earth mover's distance between two 1-D samples (via their quantile functions)."""
+    q = np.linspace(0, 1, grid)
+    return float(np.mean(np.abs(np.quantile(np.ravel(a), q) - np.quantile(np.ravel(b), q))))
+
+
+def _to_32(images: np.ndarray) -> np.ndarray:
+    from ..data.sources import resize_to_square
+
+    return np.stack([resize_to_square(im, 32) for im in images])
+
+
+def lr_statistics(sets: Mapping[str, np.ndarray], reference: str):
+    """Intensity histograms, radial spectra and sharpness of several LR image sets, and how far each
+    is from ``reference`` (the real LR): luma EMD, mean |Δ log spectrum|, sharpness ratio.
+
+    Returns ``(figure, metrics)``.
+    """
+    from matplotlib.figure import Figure
+
+    sets = {k: _to_32(v) for k, v in sets.items()}
+    ref = sets[reference]
+    ref_luma, ref_spec, ref_sharp = _luma(ref), radial_spectrum(ref), sharpness(ref).mean()
+    fig = Figure(figsize=(13, 3.4))
+    ax_h, ax_s, ax_b = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
+    metrics: dict[str, Any] = {}
+    bins = np.linspace(0, 255, 33)
+    for name, imgs in sets.items():
+        luma, spec, sharp, sat = _luma(imgs), radial_spectrum(imgs), sharpness(imgs), saturation(imgs)
+        ax_h.hist(luma.ravel(), bins=bins, density=True, histtype="step", lw=1.5, label=name)
+        ax_s.plot(np.arange(len(spec)), spec, lw=1.5, label=name)
+        metrics[name] = {
+            "n": len(imgs),
+            "mean_intensity": float(luma.mean()),
+            "std_intensity": float(luma.std()),
+            "sharpness": float(sharp.mean()),
+            "saturation": float(sat.mean()),
+            "luma_emd_to_real": wasserstein_1d(luma, ref_luma),
+            "spectrum_l1_to_real": float(np.abs(spec - ref_spec).mean()),
+            "sharpness_ratio_to_real": float(sharp.mean() / max(ref_sharp, 1e-9)),
+        }
+    names = list(sets)
+    ax_b.bar(
+        range(len(names)),
+        [metrics[n]["sharpness"] for n in names],
+        color=[f"C{i}" for i in range(len(names))],
+    )
+    ax_b.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+    ax_b.set_title("sharpness (variance of the Laplacian)", fontsize=9)
+    ax_h.set_title("luma histogram", fontsize=9)
+    ax_h.set_xlabel("intensity")
+    ax_s.set_title("radially averaged log-amplitude spectrum", fontsize=9)
+    ax_s.set_xlabel("frequency (cycles per 32 px)")
+    for ax in (ax_h, ax_s):
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig, metrics
+
+
+def closer_to_real(
+    metrics: Mapping[str, Mapping[str, float]], candidate: str, baseline: str
+) -> dict[str, bool]:
+    """Per statistic: is ``candidate`` (G1's images) nearer the real LR than ``baseline`` (F(HR))?"""
+    c, b = metrics[candidate], metrics[baseline]
+    return {
+        "intensity": c["luma_emd_to_real"] < b["luma_emd_to_real"],
+        "spectrum": c["spectrum_l1_to_real"] < b["spectrum_l1_to_real"],
+        "sharpness": abs(np.log(c["sharpness_ratio_to_real"] + 1e-9))
+        < abs(np.log(b["sharpness_ratio_to_real"] + 1e-9)),
+    }
+
+
+# ============================================================================= the ablation claim
+
+
+@dataclass
+class Comparison:
+    """``left op right`` on mean NME, with a paired bootstrap interval of ``left − right``."""
+
+    left: str
+    right: str
+    op: str  # "<=" or "<"
+    left_nme: float
+    right_nme: float
+    diff: float
+    low: float
+    high: float
+
+    @property
+    def holds(self) -> bool:
+        return self.diff < 0 or (self.op == "<=" and self.diff == 0)
+
+    @property
+    def verdict(self) -> str:
+        """``holds``/``violated``, and whether the 95 % interval excludes zero (``clearly``)."""
+        clear = self.high < 0 or self.low > 0
+        return f"{'clearly ' if clear else ''}{'holds' if self.holds else 'violated'}" + (
+            "" if clear else " (within noise)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "claim": f"{self.left} {self.op} {self.right}",
+            "left_nme": self.left_nme,
+            "right_nme": self.right_nme,
+            "difference": self.diff,
+            "ci95": [self.low, self.high],
+            "holds": self.holds,
+            "verdict": self.verdict,
+        }
+
+
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % interval of ``mean(a − b)`` over faces resampled with replacement (a, b on the same faces)."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+PAPER_CLAIM = (("S4", "S3", "<="), ("S3", "S2", "<="), ("S2", "S1", "<"))
+
+
+def check_claim(
+    errors: Mapping[str, np.ndarray], claim: Sequence[tuple[str, str, str]] = PAPER_CLAIM, seed: int = 0
+) -> tuple[list[Comparison], str]:
+    """Test the paper's ordering S4 ≤ S3 ≤ S2 < S1 on per-face NMEs; returns the comparisons and a
+    Markdown paragraph that says plainly whether our data agree."""
+    comps = []
+    for left, right, op in claim:
+        a, b = np.asarray(errors[left]), np.asarray(errors[right])
+        low, high = paired_bootstrap(a, b, seed=seed)
+        comps.append(
+            Comparison(left, right, op, float(a.mean()), float(b.mean()), float((a - b).mean()), low, high)
+        )
+    lines = [
+        f"* **{c.left} {c.op} {c.right}**: NME {100 * c.left_nme:.2f}% vs {100 * c.right_nme:.2f}% "
+        f"(difference {100 * c.diff:+.2f} points, 95% paired-bootstrap interval "
+        f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}]) — {c.verdict}"
+        for c in comps
+    ]
+    n_hold = sum(c.holds for c in comps)
+    if n_hold == len(comps):
+        head = "Our data **agree** with the paper's ordering S4 ≤ S3 ≤ S2 < S1"
+        if any("within noise" in c.verdict for c in comps):
+            head += ", though not every step is larger than the sampling noise of this test set"
+    elif n_hold == 0:
+        head = "Our data **do not agree** with the paper's ordering S4 ≤ S3 ≤ S2 < S1: every step is reversed"
+    else:
+        broken = ", ".join(f"{c.left} {c.op} {c.right}" for c in comps if not c.holds)
+        head = f"Our data **agree only in part** with the paper's ordering S4 ≤ S3 ≤ S2 < S1 (not: {broken})"
+    return comps, head + ".\n\n" + "\n".join(lines)
+
+
+# ============================================================================= verification (§4.3)
+
+
+@dataclass
+class VerificationSetting:
+    """One column of Table 3a: how faces are aligned before LightCNN."""
+
+    name: str
+    description: str
+    detector: Any | None  # None: no alignment (plain resize)
+    pretrained: str | None = None
+    skip_reason: str | None = None  # set: reported as "not run" with this reason
+    config: Any | None = None  # a LightCNNConfig for this setting only (L5: the paper's pool layout)
+
+
+def run_verification(
+    settings: Sequence[VerificationSetting],
+    pool,
+    test,
+    config,
+    seed: int,
+    device,
+    progress: bool = False,
+    log=print,
+) -> dict[str, dict[str, Any]]:
+    """Train and score LightCNN once per setting on the same identities and the same probe/gallery
+    split: train on the target pool's identities, test on the held-out test identities (§4.3)."""
+    from ..verification.train import evaluate_alignment_setting
+
+    results: dict[str, dict[str, Any]] = {}
+    for s in settings:
+        if s.skip_reason:
+            results[s.name] = {"status": "not run", "reason": s.skip_reason, "description": s.description}
+            log(f"{s.name}: not run ({s.skip_reason})")
+            continue
+        t0 = time.perf_counter()
+        scores = evaluate_alignment_setting(
+            s.detector,
+            pool.images,
+            pool.identity.tolist(),
+            test.images,
+            test.identity.tolist(),
+            config=s.config or config,
+            seed=seed,
+            pretrained=s.pretrained,
+            size=32,
+            device=device,
+            progress=progress,
+        )
+        scores.update(status="ok", description=s.description, seconds=time.perf_counter() - t0)
+        results[s.name] = scores
+        log(f"{s.name}: top-1 {scores['top1']:.1f}%, mAP {scores['mAP']:.3f} ({scores['seconds']:.0f} s)")
+    return results
+
+
+def plot_cmc(results: Mapping[str, Mapping[str, Any]], max_rank: int = 20):
+    """CMC curves (identification rate against rank) of the settings that ran."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, r in results.items():
+        if r.get("status") != "ok":
+            continue
+        cmc = np.asarray(r["cmc"])[:max_rank]
+        ax.plot(
+            np.arange(1, len(cmc) + 1), 100 * cmc, marker="o", ms=3, label=f"{name}: top-1 {r['top1']:.1f}%"
+        )
+    ax.set_xlabel("rank")
+    ax.set_ylabel("identification rate (%)")
+    ax.set_title("CMC on the held-out identities")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+# ============================================================================= tables
+
+
+def _fmt(value: Any, spec: str | None) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if spec == "%":
+        return f"{100 * float(value):.2f}"
+    if spec and isinstance(value, (int, float)):
+        return format(value, spec)
+    return str(value)
+
+
+def html_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[tuple[str, str, str | None]],
+    caption: str = "",
+    highlight: str | None = None,
+) -> str:
+    """A small HTML table: ``columns`` are ``(key, header, format)`` with format ``"%"`` (×100,
+    two decimals), a format spec or ``None``; ``highlight`` bolds the best (lowest) value of that key.
+    Styled inline so it looks the same in JupyterLab, the HTML export and ``index.html``."""
+    best = None
+    if highlight:
+        vals = [float(r[highlight]) for r in rows if isinstance(r.get(highlight), (int, float))]
+        best = min(vals) if vals else None
+    th = "".join(
+        f'<th style="padding:4px 10px;text-align:{"left" if i == 0 else "right"}">{html.escape(h)}</th>'
+        for i, (_, h, _) in enumerate(columns)
+    )
+    body = []
+    for r in rows:
+        cells = []
+        for key, _, spec in columns:
+            text = html.escape(_fmt(r.get(key), spec))
+            if best is not None and key == highlight and r.get(key) == best:
+                text = f"<b>{text}</b>"
+            align = "left" if key == columns[0][0] else "right"
+            cells.append(f'<td style="padding:3px 10px;text-align:{align}">{text}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = (
+        (
+            f'<caption style="caption-side:bottom;text-align:left;font-size:90%;padding-top:4px">'
+            f"{html.escape(caption)}</caption>"
+        )
+        if caption
+        else ""
+    )
+    return (
+        f'<table class="s2ld" style="border-collapse:collapse;font-variant-numeric:tabular-nums">{cap}'
+        f"<thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+ABLATION_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("method", "method", None),
+    ("nme", "NME % (box), target LR", "%"),
+    ("auc@0.08", "AUC@0.08", ".3f"),
+    ("auc@0.10", "AUC@0.10", ".3f"),
+    ("fr@0.08", "FR@0.08", ".3f"),
+    ("fr@0.10", "FR@0.10", ".3f"),
+    ("nme_generated", "NME % (box), G1-generated test", "%"),
+    ("train_seconds", "training s", ".0f"),
+    ("ms_per_face", "ms / face", ".2f"),
+)
+VERIFICATION_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("setting", "setting", None),
+    ("description", "alignment", None),
+    ("top1", "top-1", ".2f"),
+    ("top5", "top-5", ".2f"),
+    ("top10", "top-10", ".2f"),
+    ("top20", "top-20", ".2f"),
+    ("mAP", "mAP", ".3f"),
+    ("flagged", "faces not aligned", None),
+    ("seconds", "seconds", ".0f"),
+    ("status", "status", None),
+)
+HRLD_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("method", "method", None),
+    ("test_set", "test set", None),
+    ("normalizer", "normaliser", None),
+    ("nme", "NME %", "%"),
+    ("auc@0.08", "AUC@0.08", ".3f"),
+    ("fr@0.10", "FR@0.10", ".3f"),
+    ("n", "faces", None),
+)
+
+
+def verification_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for name, r in results.items():
+        row = {"setting": name, **{k: v for k, v in r.items() if k != "cmc"}}
+        if r.get("status") != "ok":
+            row["status"] = f"not run: {r.get('reason', '')}"
+        rows.append(row)
+    return rows
+
+
+LR_STATS_COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("set", "LR images", None),
+    ("n", "n", None),
+    ("mean_intensity", "mean luma", ".1f"),
+    ("std_intensity", "std luma", ".1f"),
+    ("sharpness", "sharpness", ".1f"),
+    ("saturation", "saturation", ".3f"),
+    ("luma_emd_to_real", "luma EMD to real", ".2f"),
+    ("spectrum_l1_to_real", "spectrum |Δ| to real", ".3f"),
+    ("sharpness_ratio_to_real", "sharpness / real", ".2f"),
+)
