@@ -217,6 +217,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"metrics and CED plot in {out}")
 
 
+# ----------------------------------------------------------------------------- study
+
+
+def cmd_study(args: argparse.Namespace) -> None:
+    from .study.runner import main_study
+
+    main_study(args)
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -289,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
+
+    from .study.runner import add_study_arguments
+
+    p = sub.add_parser("study", help="run the study notebooks with papermill → reports/<run>/index.html")
+    add_study_arguments(p)
+    p.set_defaults(func=cmd_study)
 
     _add_app_commands(sub)
     return parser
