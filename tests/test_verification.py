@@ -115,6 +115,8 @@ def _face_points() -> np.ndarray:
         (lambda p: p.__setitem__(1, p[0] + [0.5, 0.0]), "eye distance"),
         (lambda p: p.__setitem__((slice(None), 1), 112 - p[:, 1]), "eyes below the mouth"),
         (lambda p: p.__setitem__(slice(None), p + [500.0, 0.0]), "out of frame"),
+        # scattered points: eyes 1.6x the crop apart (-30 and 150 stay within the out-of-frame margin)
+        (lambda p: p.__setitem__((slice(0, 2), 0), [-30.0, 150.0]), "exceeds 90% of the 112x112"),
     ],
 )
 def test_degenerate_points_are_flagged_and_plain_resized(mutate, reason):

@@ -154,12 +154,23 @@ def embedded_target_pool(cfg: DataConfig, seed: int = 0, progress: bool = True) 
     return _cached(cfg, "target-pool", (n, per, seed), build).to_schema(cfg.schema)
 
 
+def embedded_test_hr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+    """The HR originals of the target-LR test faces (unseen identities, before the camera): G1 turns
+    them into Table 1's generated-LR test set and HR-LD is scored on them (Table 5)."""
+    return _test_hr(cfg, seed, progress).to_schema(cfg.schema)
+
+
+def _test_hr(cfg: DataConfig, seed: int, progress: bool) -> LabelledFaces:
+    n, per = cfg.embedded_test_identities, cfg.embedded_test_images_per_identity
+    return _cached(cfg, "test-hr", (n, per, seed), lambda: _render(TEST_ID_BASE, n, per, seed + 2, progress))
+
+
 def embedded_target_test(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
     """The held-out labelled target-LR set (ALRF's stand-in): unseen identities, target camera."""
     n, per = cfg.embedded_test_identities, cfg.embedded_test_images_per_identity
 
     def build() -> LabelledFaces:
-        return _through_target_camera(_render(TEST_ID_BASE, n, per, seed + 2, progress), seed + 2)
+        return _through_target_camera(_test_hr(cfg, seed, progress), seed + 2)
 
     return _cached(cfg, "target-test", (n, per, seed), build).to_schema(cfg.schema)
 

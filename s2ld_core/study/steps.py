@@ -241,19 +241,10 @@ def record(study: Study, key: str, value: Any) -> None:
 
 
 def _held_out_hr(study: Study, progress: bool) -> LabelledFaces:
-    """HR renders of the target-test identities: the very faces of the target-LR test set before the
-    target camera (same identities, same seed offset ``+2`` as ``embedded_target_test``). G1 turns
-    them into the "generated LR test set" of Table 1's first row; HR-LD is scored on them (Table 5).
-    No training identity is among them."""
-    from ..data import datasets
+    """HR renders of the target-test identities (see :func:`~s2ld_core.data.datasets.embedded_test_hr`)."""
+    from ..data.datasets import embedded_test_hr
 
-    dcfg = study.cfg.data_config()
-    n, per, seed = dcfg.embedded_test_identities, dcfg.embedded_test_images_per_identity, study.cfg.seed
-
-    def build() -> LabelledFaces:
-        return datasets._render(datasets.TEST_ID_BASE, n, per, seed + 2, progress)
-
-    return datasets._cached(dcfg, "test-hr", (n, per, seed), build).to_schema(dcfg.schema)
+    return embedded_test_hr(study.cfg.data_config(), study.cfg.seed, progress)
 
 
 class StudyData:

@@ -114,10 +114,14 @@ class DegeneracyLimits:
     ``max_outside`` is how far (as a fraction of the image's larger side) a point may lie outside the
     frame: a little is normal for a tight crop, a lot means the detector hallucinated.
     ``min_flatness`` is the ratio of the points' two principal spreads below which they count as
-    collinear (a real face, even in profile, is far from a line).
+    collinear (a real face, even in profile, is far from a line). ``max_eye_fraction`` caps the eye
+    distance as a fraction of the image's larger side: in a face crop the eyes are ~⅓ of the width
+    apart, so eyes wider apart than the whole crop mean scattered, untrustworthy points (aligning to
+    them would shrink the face into a tiled, mostly-border crop).
     """
 
     min_eye_distance: float = 1.0
+    max_eye_fraction: float = 0.9
     min_spread: float = 1.0
     min_flatness: float = 0.1
     max_outside: float = 0.5
@@ -151,6 +155,8 @@ def check_five_points(
     eye_dist = float(np.hypot(*eye_vec))
     if eye_dist < lim.min_eye_distance:
         return f"eye distance {eye_dist:.2f} px is below {lim.min_eye_distance} px"
+    if eye_dist > lim.max_eye_fraction * max(h, w):
+        return f"eye distance {eye_dist:.1f} px exceeds {lim.max_eye_fraction:.0%} of the {w}x{h} image"
     down = np.array([-eye_vec[1], eye_vec[0]]) / eye_dist  # (0, 1) for a level, upright face
     if float((p[3:5].mean(axis=0) - p[0:2].mean(axis=0)) @ down) <= 0:
         return "eyes below the mouth (mouth on the wrong side of the eye line)"
