@@ -68,6 +68,10 @@ class NetworkConfig:
     g2_widths: tuple[int, ...] = (64, 128, 256, 512)
     d2_widths: tuple[int, ...] = (64, 128, 256, 512)
     g2_blocks_per_level: int = 2
+    # G1 predicts a change to F(HR) instead of the whole LR image (False = the paper's G1; see
+    # HighToLowGenerator). The quick profile turns it on: its ~100 steps are too few for the paper's
+    # 4×4-bottleneck encoder–decoder to even reconstruct a face, let alone learn a degradation.
+    g1_residual: bool = False
 
     def __post_init__(self) -> None:
         for name in ("g1_encoder_widths", "g1_decoder_widths", "d1_widths", "d3_widths", "g2_widths",
@@ -131,5 +135,6 @@ def network_config(profile: str) -> NetworkConfig:
             d3_widths=(8, 16, 16, 32, 32),
             g2_widths=(16, 16, 32, 64),
             d2_widths=(8, 16, 16, 32),
+            g1_residual=True,
         )
     raise ValueError(f"unknown network profile {profile!r}; choose one of {', '.join(PROFILES)}")
