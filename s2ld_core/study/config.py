@@ -256,9 +256,9 @@ def study_config(profile: str = "quick", **overrides: Any) -> StudyConfig:
             test_identities=40,
             test_images_per_identity=5,
         )
-        cfg.stage1 = StageBudget(epochs=3, lr=2e-3)
-        cfg.settings = StageBudget(epochs=3, lr=2e-3)
-        cfg.hrld = StageBudget(epochs=1, batch_size=16, lr=2e-3)
+        cfg.stage1 = StageBudget(epochs=4, lr=2e-3)
+        cfg.settings = StageBudget(epochs=7, lr=2e-3)
+        cfg.hrld = StageBudget(epochs=2, batch_size=16, lr=2e-3)
         cfg.verification = VerificationConfig(epochs=12, disabled_pools=0)
     data = merge(cfg.to_dict(), overrides)
     out = StudyConfig.from_dict(data)
