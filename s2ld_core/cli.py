@@ -226,6 +226,18 @@ def cmd_study(args: argparse.Namespace) -> None:
     main_study(args)
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from .fast import main_export
+
+    main_export(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from benchmarks.bench_inference import main as bench_main
+
+    bench_main(args.bench_args)
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -298,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
+
+    from .export_arguments import add_export_arguments
+
+    p = sub.add_parser("export", help="export a G2 checkpoint to ONNX (optionally int8) for fast inference")
+    add_export_arguments(p)
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("bench", help="inference benchmarks side by side with peer architectures")
+    p.set_defaults(func=cmd_bench)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of benchmarks/bench_inference.py")
 
     from .study.runner import add_study_arguments
 

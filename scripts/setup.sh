@@ -35,10 +35,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   fi
 fi
 
-if ! .venv/bin/python -c "import s2ld_core, gradio, papermill, pytest" 2>/dev/null \
+if ! .venv/bin/python -c "import s2ld_core, gradio, papermill, pytest, onnxruntime" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.s2ld-installed ]; then
-  echo "[setup] installing s2ld with extras [notebooks,app,dev]"
-  pip install -e ".[notebooks,app,dev]"
+  echo "[setup] installing s2ld with extras [notebooks,app,dev,fast]"
+  pip install -e ".[notebooks,app,dev,fast]"
   touch .venv/.s2ld-installed
 fi
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true
