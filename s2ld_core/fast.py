@@ -31,7 +31,6 @@ import copy
 import io
 import json
 import tempfile
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,9 +43,7 @@ import torch
 from torch import nn
 
 from .export_arguments import add_export_arguments  # noqa: F401 - the CLI's entry, re-exported
-from .geometry import resize_points
-from .heatmaps import decode_heatmaps
-from .inference import LandmarkDetector, _as_list, _resize
+from .inference import HeatmapDetector, LandmarkDetector, as_image_list, resize_face
 from .schemas import get_schema
 
 __all__ = [
@@ -222,7 +219,7 @@ def calibration_images(input_size: int,
         from .data.sources import lfw_faces
 
         images = lfw_faces()
-    return _to_input(_as_list(images), input_size, cv2.INTER_CUBIC)
+    return _to_input(as_image_list(images), input_size, cv2.INTER_CUBIC)
 
 
 def quantize_onnx(model: str | Path | bytes, path: str | Path | None,
@@ -273,7 +270,7 @@ def _read_meta(model) -> dict[str, Any]:
 
 def _to_input(images: list[np.ndarray], size: int, grow: int) -> np.ndarray:
     """uint8 RGB crops → float32 (N,3,S,S) in [-1,1], bit-identical to ``LandmarkDetector.preprocess``."""
-    batch = np.stack([_resize(im, size, grow) for im in images]).astype(np.float32)
+    batch = np.stack([resize_face(im, size, grow) for im in images]).astype(np.float32)
     batch /= np.float32(127.5)
     batch -= np.float32(1.0)
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
@@ -294,7 +291,7 @@ def _session_options(threads: int | None):
     return so
 
 
-class OnnxLandmarkDetector:
+class OnnxLandmarkDetector(HeatmapDetector):
     """G2 on ONNX Runtime (CPU) with :class:`~s2ld_core.inference.LandmarkDetector`'s interface.
 
     ``model`` is a ``.onnx`` file written by :func:`export_onnx` / :func:`quantize_onnx` or its bytes.
@@ -327,31 +324,10 @@ class OnnxLandmarkDetector:
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
 
     def heatmaps(self, images) -> torch.Tensor:
-        return torch.from_numpy(self.run(self.preprocess(_as_list(images))))
+        return torch.from_numpy(self.run(self.preprocess(as_image_list(images))))
 
-    def predict(self, images, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        imgs = _as_list(images)
-        k = self.schema.num_points
-        if not imgs:
-            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
-        points, conf = [], []
-        for start in range(0, len(imgs), batch_size):
-            chunk = imgs[start:start + batch_size]
-            p, c = decode_heatmaps(torch.from_numpy(self.run(self.preprocess(chunk))))
-            p = p.numpy()
-            for i, im in enumerate(chunk):
-                h, w = im.shape[:2]
-                p[i] = resize_points(p[i], w / self.input_size, h / self.input_size)
-            points.append(p)
-            conf.append(c.numpy())
-        return np.concatenate(points).astype(np.float32), np.concatenate(conf).astype(np.float32)
-
-    def timed_predict(self, images) -> tuple[np.ndarray, np.ndarray, float]:
-        """``predict`` plus the wall time per face in milliseconds."""
-        imgs = _as_list(images)
-        t0 = time.perf_counter()
-        p, c = self.predict(imgs)
-        return p, c, 1000.0 * (time.perf_counter() - t0) / max(1, len(imgs))
+    def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(self.run(self.preprocess(chunk)))
 
 
 # ----------------------------------------------------------------------------- choosing a backend
@@ -415,7 +391,7 @@ def compare_backends(path: str | Path, images,
     from .metrics import nme
     from .schemas import convert_points
 
-    imgs = _as_list(images)
+    imgs = as_image_list(images)
     ref = load_detector(path, "torch")
     if ground_truth is not None and ground_truth_schema and ground_truth_schema != ref.schema.name:
         ground_truth, visible = convert_points(ground_truth, ground_truth_schema, ref.schema.name, visible)

@@ -39,7 +39,7 @@ def default_checkpoint_hint() -> str:
     )
 
 
-def _as_list(images) -> list[np.ndarray]:
+def as_image_list(images) -> list[np.ndarray]:
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return [to_rgb_uint8(im) for im in images]
     if isinstance(images, np.ndarray):
@@ -47,7 +47,7 @@ def _as_list(images) -> list[np.ndarray]:
     return [to_rgb_uint8(im) for im in images]
 
 
-def _resize(image: np.ndarray, size: int, grow: int = cv2.INTER_CUBIC) -> np.ndarray:
+def resize_face(image: np.ndarray, size: int, grow: int = cv2.INTER_CUBIC) -> np.ndarray:
     h, w = image.shape[:2]
     if (w, h) == (size, size):
         return image
@@ -55,7 +55,42 @@ def _resize(image: np.ndarray, size: int, grow: int = cv2.INTER_CUBIC) -> np.nda
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-class LandmarkDetector:
+class HeatmapDetector:
+    """The shared ``predict``: heatmaps of each chunk of faces, decoded, points mapped back to each
+    input's own pixels. Subclasses give ``schema``, ``input_size`` and ``heatmaps_of(chunk)``."""
+
+    schema: Schema
+    input_size: int
+
+    def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, images, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        imgs = as_image_list(images)
+        k = self.schema.num_points
+        if not imgs:
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        points, conf = [], []
+        for start in range(0, len(imgs), batch_size):
+            chunk = imgs[start : start + batch_size]
+            p, c = decode_heatmaps(self.heatmaps_of(chunk))
+            p = p.numpy()
+            for i, im in enumerate(chunk):
+                h, w = im.shape[:2]
+                p[i] = resize_points(p[i], w / self.input_size, h / self.input_size)
+            points.append(p)
+            conf.append(c.numpy())
+        return np.concatenate(points).astype(np.float32), np.concatenate(conf).astype(np.float32)
+
+    def timed_predict(self, images) -> tuple[np.ndarray, np.ndarray, float]:
+        """``predict`` plus the wall time per face in milliseconds."""
+        imgs = as_image_list(images)
+        t0 = time.perf_counter()
+        p, c = self.predict(imgs)
+        return p, c, 1000.0 * (time.perf_counter() - t0) / max(1, len(imgs))
+
+
+class LandmarkDetector(HeatmapDetector):
     """G2 from a stage-2 checkpoint (S1–S4 or HR-LD)."""
 
     def __init__(
@@ -91,38 +126,17 @@ class LandmarkDetector:
         return cls(net, schema, blob["input_size"], device, meta)
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
-        batch = np.stack([_resize(im, self.input_size, self.grow_interpolation) for im in images])
+        batch = np.stack([resize_face(im, self.input_size, self.grow_interpolation) for im in images])
         t = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
         return t.div_(127.5).sub_(1.0)
 
     @torch.no_grad()
     def heatmaps(self, images) -> torch.Tensor:
-        return self.network(self.preprocess(_as_list(images)))
+        return self.network(self.preprocess(as_image_list(images)))
 
     @torch.no_grad()
-    def predict(self, images, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        imgs = _as_list(images)
-        points, conf = [], []
-        for start in range(0, len(imgs), batch_size):
-            chunk = imgs[start : start + batch_size]
-            p, c = decode_heatmaps(self.network(self.preprocess(chunk)).float().cpu())
-            p = p.numpy()
-            for i, im in enumerate(chunk):
-                h, w = im.shape[:2]
-                p[i] = resize_points(p[i], w / self.input_size, h / self.input_size)
-            points.append(p)
-            conf.append(c.numpy())
-        if not points:
-            k = self.schema.num_points
-            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
-        return np.concatenate(points).astype(np.float32), np.concatenate(conf).astype(np.float32)
-
-    def timed_predict(self, images) -> tuple[np.ndarray, np.ndarray, float]:
-        """``predict`` plus the wall time per face in milliseconds."""
-        imgs = _as_list(images)
-        t0 = time.perf_counter()
-        p, c = self.predict(imgs)
-        return p, c, 1000.0 * (time.perf_counter() - t0) / max(1, len(imgs))
+    def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
+        return self.network(self.preprocess(chunk)).float().cpu()
 
 
 class UpscaleHRLDBaseline(LandmarkDetector):
@@ -153,7 +167,7 @@ class BicubicSRBaseline(LandmarkDetector):
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         sharpened = []
         for im in images:
-            up = _resize(im, self.input_size, cv2.INTER_CUBIC).astype(np.float32)
+            up = resize_face(im, self.input_size, cv2.INTER_CUBIC).astype(np.float32)
             blur = cv2.GaussianBlur(up, (0, 0), sigmaX=2.0)
             sharpened.append(np.clip(up + 0.8 * (up - blur), 0, 255).astype(np.uint8))
         return super().preprocess(sharpened)
@@ -175,7 +189,7 @@ class MeanShapeBaseline:
         return cls(np.asarray(blob["mean_shape"]), blob["schema"], blob["input_size"])
 
     def predict(self, images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        imgs = _as_list(images)
+        imgs = as_image_list(images)
         pts = [
             resize_points(self.mean_shape, im.shape[1] / self.input_size, im.shape[0] / self.input_size)
             for im in imgs

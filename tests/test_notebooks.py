@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from study_params import TINY_STUDY
 
 from s2ld_core.study import runner
 from s2ld_core.study.config import NOTEBOOKS, study_config
@@ -61,23 +62,7 @@ def test_parameters_cell_declares_the_study_parameters_with_defaults(path):
     assert f'notebook="{path.stem}"' in code, "each notebook records its metrics under its own name"
 
 
-TINY = {
-    "max_steps": 2,
-    "threads": 1,
-    "lfw_faces": 12,
-    "data": {
-        "train_identities": 8,
-        "images_per_identity": 2,
-        "pool_identities": 4,
-        "pool_images_per_identity": 4,
-        "test_identities": 4,
-        "test_images_per_identity": 3,
-    },
-    "stage1": {"batch_size": 8, "epochs": 1},
-    "settings": {"batch_size": 8, "epochs": 1},
-    "hrld": {"batch_size": 8, "epochs": 1},
-    "verification": {"epochs": 1, "batch_size": 16},
-}
+TINY = {**TINY_STUDY}
 
 
 @pytest.fixture(scope="module")

@@ -14,29 +14,14 @@ import nbformat
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
+from study_params import TINY_STUDY
 
 from s2ld_core.study import report, runner, steps
 from s2ld_core.study.config import NOTEBOOKS, StudyConfig, study_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = {
-    "max_steps": 1,
-    "threads": 1,
-    "lfw_faces": 12,
-    "data": {
-        "train_identities": 8,
-        "images_per_identity": 2,
-        "pool_identities": 4,
-        "pool_images_per_identity": 4,
-        "test_identities": 4,
-        "test_images_per_identity": 3,
-    },
-    "stage1": {"batch_size": 8, "epochs": 1},
-    "settings": {"batch_size": 8, "epochs": 1},
-    "hrld": {"batch_size": 8, "epochs": 1},
-    "verification": {"epochs": 1, "batch_size": 16},
-}
+TINY = {**TINY_STUDY, "max_steps": 1}
 
 
 def _args(*argv: str):
@@ -179,6 +164,7 @@ def test_index_html_is_self_contained_and_says_what_is_missing(tmp_path):
 
 _STANDIN = """from pathlib import Path
 from s2ld_core.study import steps
+
 study = steps.open_study(profile, run_dir, hr_data, target_lr, epochs, max_steps, seed, device, overrides,
                          interactive, notebook="{name}")
 steps.record(study, "ran", True)
