@@ -173,6 +173,15 @@ class Stage:
     networks: dict[str, torch.nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     num_samples: int
+    ctx: DistContext
+
+    def update(self, name: str, loss: torch.Tensor) -> None:
+        """One optimiser step of network ``name`` on ``loss``, gradients averaged across ranks."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.ctx.average_gradients(self.networks[name])
+        opt.step()
 
     def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
         raise NotImplementedError

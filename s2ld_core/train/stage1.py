@@ -76,7 +76,7 @@ class Stage1(Stage):
         l_gan_d = losses.eq6_d1_hinge(d_real, d_fake)
         gp = losses.gradient_penalty(self.d1, real, fake.detach(), kind=self.s1.gp_kind)
         l_d1 = losses.eq5_d1_loss(l_gan_d, gp, gp_weight=self.s1.gp_weight)
-        self._update("D1", l_d1)
+        self.update("D1", l_d1)
 
         l_gan_g = losses.eq3_g1_adversarial(self.d1(fake), variant=self.s1.g1_gan_variant)
         l_pixel = losses.eq4_pixel(fake, hr)
@@ -86,7 +86,7 @@ class Stage1(Stage):
             else torch.zeros((), device=hr.device)
         )
         l_g1 = losses.eq2_g1_loss(l_gan_g, l_pixel, l_perc, self.s1.alpha, self.s1.beta, self.gamma)
-        self._update("G1", l_g1)
+        self.update("G1", l_g1)
         return {
             "l_G1": l_g1.item(),
             "l_GAN_G": l_gan_g.item(),
@@ -99,12 +99,6 @@ class Stage1(Stage):
             "D1_fake": d_fake.mean().item(),
         }
 
-    def _update(self, name: str, loss: torch.Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.ctx.average_gradients(self.networks[name])
-        opt.step()
 
     @torch.no_grad()
     def generate(self, hr: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:

@@ -115,7 +115,7 @@ class Stage2(Stage):
             fake = pred.detach()
             l_fake = losses.eq8_d2_fake(fake, self.d2(lr, fake))
             l_d2 = losses.eq9_d2_loss(l_real, l_fake, k_t)
-            self._update("D2", l_d2)
+            self.update("D2", l_d2)
             lr_real, lf = self.ctx.mean(l_real.item()), self.ctx.mean(l_fake.item())
             out.update(
                 l_D2=l_d2.item(),
@@ -132,7 +132,7 @@ class Stage2(Stage):
             l_d3 = losses.eq11_d3_loss(
                 self.d3(lr, target), self.d3(lr, pred.detach()), self.d3(real, pred_real.detach())
             )
-            self._update("D3", l_d3)
+            self.update("D3", l_d3)
             out["l_D3"] = l_d3.item()
 
         l_mse = losses.eq12_g2_mse(pred, target)
@@ -144,7 +144,7 @@ class Stage2(Stage):
             else zero
         )
         l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, self.s2.b, self.s2.c)
-        self._update("G2", l_g2)
+        self.update("G2", l_g2)
         if "D2" in self.networks:
             weighted = (self.s2.a * l_mse.item(), self.s2.b * l_kp.item(), self.s2.c * l_conf.item())
             state.extra["eq15_order_held"] = state.extra.get("eq15_order_held", 0) + int(
@@ -154,12 +154,6 @@ class Stage2(Stage):
         out.update(l_G2=l_g2.item(), l_MSE=l_mse.item(), l_kp=float(l_kp.item()), l_conf=float(l_conf.item()))
         return out
 
-    def _update(self, name: str, loss: torch.Tensor) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.ctx.average_gradients(self.networks[name])
-        opt.step()
 
     # ------------------------------------------------------------------ samples and checkpoint
 
