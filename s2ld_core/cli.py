@@ -30,29 +30,25 @@ def cmd_data_export_lfw(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------- train
 
 
+# command-line option → (section of TrainConfig, field); None is the top level
+_TRAIN_OVERRIDES = {
+    "seed": (None, "seed"), "device": (None, "device"), "max_steps": (None, "max_steps"),
+    "threads": (None, "threads"), "checkpoint_every": (None, "checkpoint_every_steps"),
+    "epochs": ("optim", "epochs"), "batch_size": ("optim", "batch_size"), "lr": ("optim", "lr"),
+    "hr_data": ("data", "hr_data"), "target_lr": ("data", "target_lr"), "schema": ("data", "schema"),
+}
+
+
 def _train_config(args: argparse.Namespace, stage: str):
+    """The profile's (or ``--config``'s) training configuration with the given options applied."""
     from .train.config import TrainConfig, profile_config
 
     cfg = TrainConfig.from_yaml(args.config) if args.config else profile_config(args.profile, stage)
     cfg.stage = stage
-    cfg.profile = args.profile if not args.config else cfg.profile
-    for attr, target in (("seed", cfg), ("device", cfg), ("max_steps", cfg), ("threads", cfg)):
-        if getattr(args, attr, None) is not None:
-            setattr(target, attr, getattr(args, attr))
-    if args.checkpoint_every is not None:
-        cfg.checkpoint_every_steps = args.checkpoint_every
-    if args.epochs is not None:
-        cfg.optim.epochs = args.epochs
-    if args.batch_size is not None:
-        cfg.optim.batch_size = args.batch_size
-    if args.lr is not None:
-        cfg.optim.lr = args.lr
-    if args.hr_data is not None:
-        cfg.data.hr_data = args.hr_data
-    if args.target_lr is not None:
-        cfg.data.target_lr = args.target_lr
-    if args.schema is not None:
-        cfg.data.schema = args.schema
+    for option, (section, name) in _TRAIN_OVERRIDES.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            setattr(getattr(cfg, section) if section else cfg, name, value)
     return cfg
 
 
