@@ -229,7 +229,16 @@ class RunFolder:
         atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
-def _schedulers(stage: Stage, cfg: TrainConfig) -> dict[str, torch.optim.lr_scheduler.MultiStepLR]:
+def _schedulers(stage: Stage, cfg: TrainConfig, total_steps: int) -> dict[str, Any]:
+    """The paper's per-epoch step decay, or a per-step one-cycle over ``total_steps``."""
+    if cfg.optim.schedule == "onecycle":
+        return {
+            k: torch.optim.lr_scheduler.OneCycleLR(
+                o, max_lr=cfg.optim.lr, total_steps=max(2, total_steps), pct_start=0.15,
+                cycle_momentum=False, div_factor=10.0, final_div_factor=100.0,
+            )
+            for k, o in stage.optimizers.items()
+        }
     milestones = cfg.optim.milestone_epochs()
     return {
         k: torch.optim.lr_scheduler.MultiStepLR(o, milestones, gamma=cfg.optim.lr_decay)
@@ -249,11 +258,10 @@ def _resume_blob(stage: Stage, scheds: dict, state: RunState, cfg: TrainConfig) 
 
 
 def _load_resume(path: Path, stage: Stage, scheds: dict, device: torch.device) -> RunState:
-    try:
-        blob = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line message
-        raise ValueError(f"{path}: cannot read the resume checkpoint ({err})") from None
-    if blob.get("kind") != "s2ld-resume":
+    from ..checkpoints import safe_torch_load  # weights-only: a resume file never runs code
+
+    blob = safe_torch_load(path, device, what="resume checkpoint")
+    if not isinstance(blob, dict) or blob.get("kind") != "s2ld-resume":
         raise ValueError(f"{path}: not an s2ld resume checkpoint")
     for k, m in stage.networks.items():
         m.load_state_dict(blob["networks"][k])
@@ -293,7 +301,12 @@ def run_training(
     if ctx.is_main:
         run.create()
     ctx.barrier()
-    scheds = _schedulers(stage, cfg)
+    order = EpochOrder(stage.num_samples, cfg.optim.batch_size, cfg.seed, ctx)
+    total = cfg.optim.epochs * len(order)
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    per_step = cfg.optim.schedule == "onecycle"
+    scheds = _schedulers(stage, cfg, total)
     state = RunState()
     if resume:
         if not run.resume_path.exists():
@@ -307,10 +320,6 @@ def run_training(
     for m in stage.networks.values():
         ctx.broadcast_module(m)
 
-    order = EpochOrder(stage.num_samples, cfg.optim.batch_size, cfg.seed, ctx)
-    total = cfg.optim.epochs * len(order)
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
     bar = tqdm(
         total=total,
         initial=min(state.step, total),
@@ -335,6 +344,9 @@ def run_training(
             _check_finite(losses, state, stage, run)
             state.step += 1
             state.batch = b + 1
+            if per_step and state.step < total:
+                for s in scheds.values():
+                    s.step()
             if ctx.is_main:
                 lr = next(iter(stage.optimizers.values())).param_groups[0]["lr"]
                 run.log({"step": state.step, "epoch": state.epoch + 1, "lr": lr, **losses})
@@ -349,8 +361,9 @@ def run_training(
             break
         for m in stage.networks.values():
             ctx.average_buffers(m)
-        for s in scheds.values():
-            s.step()
+        if not per_step:
+            for s in scheds.values():
+                s.step()
         state.epoch += 1
         state.batch = 0
         if ctx.is_main and (state.epoch % cfg.samples_every_epochs == 0 or state.epoch == cfg.optim.epochs):
