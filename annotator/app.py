@@ -35,6 +35,7 @@ from .store import (
     AnnotationStore,
     History,
     StoreError,
+    UnreadableImage,
     delete_point,
     display_to_original,
     move_point,
@@ -213,7 +214,10 @@ def _prefill(cfg: AppConfig, store: AnnotationStore) -> str:
 
 def _navigate(store: AnnotationStore, st: TabState, index: int) -> None:
     if st.key is not None:
-        store.modify(st.key, lambda a: None, seconds=_elapsed(st))  # book the time on the image we leave
+        try:  # book the time on the image we leave
+            store.modify(st.key, lambda a: None, seconds=_elapsed(st))
+        except UnreadableImage:
+            pass  # nothing to book on an image that cannot be shown, and leaving it must work
     st.index = int(np.clip(index, 0, max(0, len(st.order) - 1)))
     st.selected = None
     st.last_action = time.monotonic()
@@ -311,6 +315,10 @@ def _do_delete(store, st):
 
 
 def _do_status(store, st, status):
+    if not store.readable(st.key):
+        st.message = f"`{st.key}` cannot be shown, so it stays **unreadable**; moved on."
+        _navigate(store, st, st.index + 1)
+        return
     _edit(store, st, lambda a: set_status(a, status))
     st.message = f"Marked `{st.key}` as {status}."
     _navigate(store, st, st.index + 1)
@@ -378,9 +386,14 @@ def _view(cfg: AppConfig, st: TabState, zoom: int, grid: bool, smooth: bool) -> 
         store.refresh()
         ann = store.get(key)
         image = store.image(key)
+    except UnreadableImage as exc:  # corrupt, not an image, or too large: say so, let the user move on
+        info = f"`{key}` · status **unreadable** · {exc}"
+        note = " ".join(filter(None, [msg, "This image cannot be annotated; ◀ Previous / Next ▶ move on."]))
+        return (None, reference_diagram(store.schema, None), gr.Radio(choices=[], value=None),
+                info, _progress_line(store, st), note, st)
     except StoreError as exc:  # e.g. the file was deleted or the JSON edited by hand since
         return (None, reference_diagram(store.schema, None), gr.Radio(choices=[], value=None),
-                f"`{key}`", "", f"⚠️ {exc}", st)
+                f"`{key}`", _progress_line(store, st), f"⚠️ {exc}", st)
     st.shown_zoom = zoom
     picture = render_annotation_view(image, ann.points, ann.visible, zoom,
                                      smooth=bool(smooth), grid=bool(grid), selected=st.selected)
@@ -391,15 +404,19 @@ def _view(cfg: AppConfig, st: TabState, zoom: int, grid: bool, smooth: bool) -> 
     for i, p in enumerate(ann.points):
         mark = "·" if p is None else ("◌" if not ann.visible[i] else "✓")
         choices.append((f"{mark} {_point_label(store, i)}", i))
-    counts = store.progress()
-    extra = " · ".join(f"{counts[s]} {s}" for s in ("skipped", "flagged") if counts[s])
-    progress = (f"**{counts['done']} of {counts['total']} annotated**" + (f" · {extra}" if extra else "")
-                + f" · image {st.index + 1}/{len(st.order)}")
+    progress = _progress_line(store, st)
     conf = store.confidence.get(key)
     info = (f"`{key}` · {ann.width}×{ann.height} px · status **{ann.status}** · {ann.seconds:.0f} s"
             + (" · pre-placed by S²LD" if ann.prefilled else "")
             + (f" · model confidence {conf:.2f}" if conf is not None else ""))
     return (picture, ref, gr.Radio(choices=choices, value=st.selected), info, progress, msg, st)
+
+
+def _progress_line(store: AnnotationStore, st: TabState) -> str:
+    counts = store.progress()
+    extra = " · ".join(f"{counts[s]} {s}" for s in ("skipped", "flagged", "unreadable") if counts[s])
+    return (f"**{counts['done']} of {counts['total']} annotated**" + (f" · {extra}" if extra else "")
+            + f" · image {st.index + 1}/{len(st.order)}")
 
 
 # --------------------------------------------------------------------------------------------------

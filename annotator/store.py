@@ -7,6 +7,17 @@ Why it is shaped this way:
   :func:`s2ld_core.data.formats.write_annotations`, which is atomic. Before each change the store
   re-reads the file if someone else (a second browser tab, another process) rewrote it, so a crash, a
   page reload or a second tab loses nothing.
+* **One writer at a time, across processes.** The read-modify-write runs under an exclusive
+  ``flock`` on a sidecar ``.<file>.lock`` next to the annotation file (threads of one server also
+  take the store's own lock first). Without it two servers on one file each re-read, change and
+  rename, and whichever renames last silently drops the other's acknowledged point. A lock rather
+  than "refuse a second server" because two tabs of two servers on one file is a real workflow
+  (a laptop and a lab machine on a shared folder), and the lock costs a few microseconds per click.
+* **Images that cannot be shown never trap the queue.** A corrupt, empty or non-image file, or one
+  larger than :data:`MAX_IMAGE_SIDE`, gets the queue status ``unreadable``: it stays in the queue and
+  in the counts (so nobody thinks it was annotated), navigation leaves it, and it is never the resume
+  point. The status is not written to the file, which only holds what a person decided; a file
+  repaired on disk is annotatable again after a reload.
 * **Edits are pure functions on one** :class:`ImageAnnotation` (:func:`place_next`, :func:`move_point`,
   ...); :meth:`AnnotationStore.modify` applies one, saves, and returns an :class:`Edit` (before/after
   snapshots). Undo/redo is then a per-tab :class:`History` of edits that the store replays, so an
@@ -20,12 +31,14 @@ Coordinates follow ``DESIGN.md``: 0-based pixel centres in the original (small) 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +63,9 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "STATUSES",
     "StoreError",
+    "UnreadableImage",
+    "QUEUE_STATUSES",
+    "MAX_IMAGE_SIDE",
     "Edit",
     "History",
     "AnnotationStore",
@@ -71,8 +87,22 @@ _ANNOTATOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_IDLE_SECONDS = 60.0  # a gap longer than this between actions is a break, not annotation time
 
 
+QUEUE_STATUSES = (*STATUSES, "unreadable")  # what the queue shows; the file holds only STATUSES
+
+# Why refuse rather than downsample: points are stored in the image's own pixels, and this tool is
+# for faces of 12-64 px magnified x4-x16 so that single pixels can be seen. A 4000-px photo shown
+# downsampled would give points that look pixel-exact but were placed on a view 16x coarser, and at
+# full size the magnified view alone would need gigabytes. 256 px per side still takes the project's
+# 128-px HR faces with room to spare; crop bigger images to the face first.
+MAX_IMAGE_SIDE = 256
+
+
 class StoreError(ValueError):
     """A user-facing problem with a folder, annotator name, image key or annotation file."""
+
+
+class UnreadableImage(StoreError):
+    """An image the annotator cannot show: corrupt, empty, not an image, or too large."""
 
 
 def display_to_original(u: float, v: float, zoom: float) -> tuple[float, float]:
@@ -130,11 +160,63 @@ def list_images(root: str | os.PathLike[str], exclude: Iterable[str | os.PathLik
     return sorted(keys)
 
 
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the file header without decoding pixels; ``None`` if PIL cannot tell.
+
+    Read first so a small file that claims huge dimensions is refused before anything is allocated.
+    """
+    from PIL import Image  # Pillow comes with matplotlib, a core dependency
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                return im.size
+        except Image.DecompressionBombError:
+            return (Image.MAX_IMAGE_PIXELS, Image.MAX_IMAGE_PIXELS)  # far above any limit here
+        except Exception:  # noqa: BLE001 - not identifiable by PIL: let the decoder give the reason
+            return None
+
+
+def _check_side(path: Path, size: tuple[int, int] | None) -> None:
+    if size is not None and max(size) > MAX_IMAGE_SIDE:
+        w, h = size
+        raise UnreadableImage(
+            f"{path.name}: {w}x{h} px is larger than the annotator takes ({MAX_IMAGE_SIDE} px per side); "
+            "crop it to the face first"
+        )
+
+
 def _read_rgb(path: Path) -> np.ndarray:
+    """Decode an image for annotation, or raise :class:`UnreadableImage` with one line naming it."""
+    _check_side(path, _header_size(path))
     try:
-        return read_rgb(path)
+        image = read_rgb(path)
     except (OSError, ValueError) as exc:
-        raise StoreError(str(exc)) from None
+        raise UnreadableImage(str(exc)) from None
+    _check_side(path, (image.shape[1], image.shape[0]))
+    return image
+
+
+@contextlib.contextmanager
+def _file_lock(target: Path) -> Iterator[None]:
+    """Exclusive lock on ``.<target name>.lock`` beside ``target``, held for one read-modify-write.
+
+    ``flock`` is released by the kernel when the descriptor closes, so a killed server never leaves
+    a stale lock behind. Platforms without ``fcntl`` (Windows) fall back to no cross-process lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,6 +358,7 @@ class AnnotationStore:
     _stamp: tuple[int, int] | None = None
     _sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    unreadable: dict[str, str] = field(default_factory=dict)  # key -> why it cannot be shown
     confidence: dict[str, float] = field(default_factory=dict)  # per-image model confidence, if any
 
     # ---- opening -------------------------------------------------------------------------------
@@ -305,12 +388,20 @@ class AnnotationStore:
         store._load()
         return store
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        """What tells us another writer replaced the file: every atomic save is a new inode."""
         try:
             st = self.path.stat()
         except FileNotFoundError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold this store's thread lock and the file's cross-process lock, then catch up with disk."""
+        with self._lock, _file_lock(self.path):
+            self.refresh()
+            yield
 
     def _load(self) -> None:
         stamp = self._file_stamp()
@@ -347,8 +438,29 @@ class AnnotationStore:
         return key
 
     def image(self, key: str) -> np.ndarray:
-        """The original image as ``uint8`` HxWx3 RGB (only listed files under the folder)."""
-        return _read_rgb(resolve_inside(self.root, self.check_key(key)))
+        """The original image as ``uint8`` HxWx3 RGB (only listed files under the folder).
+
+        Raises :class:`UnreadableImage` and remembers the image as ``unreadable`` if it cannot be shown.
+        """
+        try:
+            image = _read_rgb(resolve_inside(self.root, self.check_key(key)))
+        except UnreadableImage as exc:
+            self.unreadable[key] = str(exc)
+            raise
+        self.unreadable.pop(key, None)
+        return image
+
+    def readable(self, key: str) -> bool:
+        """Whether ``key`` can be shown; images not known to be unreadable are tried once."""
+        if key in self.unreadable:
+            return False
+        if key in self._sizes:
+            return True
+        try:
+            self.size(key)
+        except UnreadableImage:
+            return False
+        return True
 
     def size(self, key: str) -> tuple[int, int]:
         """``(width, height)`` of an image, cached."""
@@ -372,24 +484,31 @@ class AnnotationStore:
             return copy.deepcopy(ann)
 
     def status(self, key: str) -> str:
+        """The queue status: the file's status, or ``unreadable`` for an image that cannot be shown."""
+        if key in self.unreadable:
+            return "unreadable"
         ann = self.aset.images.get(key)
         return "todo" if ann is None else ann.status
 
     def progress(self) -> dict[str, int]:
-        """Counts per status over the folder's images (``total`` included)."""
+        """Counts per queue status over the folder's images (``total`` included)."""
         with self._lock:
-            counts = dict.fromkeys(STATUSES, 0)
+            counts = dict.fromkeys(QUEUE_STATUSES, 0)
             for key in self.keys:
                 counts[self.status(key)] += 1
             counts["total"] = len(self.keys)
             return counts
 
     def first_unfinished(self, order: Sequence[str] | None = None) -> int:
-        """Position in ``order`` (default: file order) of the first ``todo`` image; 0 if none is left."""
+        """Position in ``order`` (default: file order) of the first readable ``todo`` image; 0 if none.
+
+        Candidates are tried in order, so an unreadable image is found here and passed over instead of
+        becoming the page the app resumes on.
+        """
         with self._lock:
             keys = self.keys if order is None else order
             for i, key in enumerate(keys):
-                if self.status(key) == "todo":
+                if self.status(key) == "todo" and self.readable(key):
                     return i
             return 0
 
@@ -403,8 +522,7 @@ class AnnotationStore:
         ``edit`` is ``None`` when nothing but the time changed. ``seconds`` of annotation time are
         added to the image either way (timing is not part of what undo rewinds).
         """
-        with self._lock:
-            self.refresh()
+        with self._writing():
             self.check_key(key)
             stored = self.aset.images.get(key)
             before = copy.deepcopy(stored)
@@ -420,8 +538,7 @@ class AnnotationStore:
             return (Edit(key, before, copy.deepcopy(ann)) if changed else None), result
 
     def _restore(self, key: str, expected: ImageAnnotation | None, target: ImageAnnotation | None) -> bool:
-        with self._lock:
-            self.refresh()
+        with self._writing():
             current = self.aset.images.get(key)
             if _content(current) != _content(expected):
                 return False  # changed elsewhere since: refuse rather than clobber that work
@@ -468,8 +585,7 @@ class AnnotationStore:
         reopened folder never overwrites human work. Returns how many images were filled.
         """
         filled = 0
-        with self._lock:
-            self.refresh()
+        with self._writing():
             for key, (pts, conf) in predictions.items():
                 self.check_key(key)
                 self.confidence[key] = float(np.mean(conf))
@@ -535,6 +651,7 @@ def open_store(
         if known is not None and known.root == fresh.root and known.schema == fresh.schema:
             with known._lock:
                 known.keys = fresh.keys  # the folder may have gained images since
+                known.unreadable.clear()  # and a broken image may have been replaced: try again
                 known.refresh()
             return known
         _STORES[fresh.path] = fresh

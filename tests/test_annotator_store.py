@@ -145,7 +145,8 @@ def test_skip_flag_and_resume_at_first_unfinished(folder):
 
     reopened = AnnotationStore.open(folder, "five", "alice")  # a fresh process / page reload
     assert reopened.first_unfinished() == 2
-    assert reopened.progress() == {"todo": 1, "done": 1, "skipped": 1, "flagged": 0, "total": 3}
+    assert reopened.progress() == {"todo": 1, "done": 1, "skipped": 1, "flagged": 0, "unreadable": 0,
+                                   "total": 3}
     assert reopened.get("b.png").seconds == pytest.approx(4.5)
 
     reopened.modify("sub/c.png", lambda a: set_status(a, "flagged"))
