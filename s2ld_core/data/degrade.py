@@ -42,6 +42,9 @@ __all__ = [
     "sample_camera_params",
     "apply_camera_params",
     "camera_chain",
+    "CameraFamily",
+    "CAMERA_FAMILY",
+    "random_camera",
     "scale_severity",
     "ranges_overlap",
     "motion_blur",
@@ -215,6 +218,70 @@ TARGET_CAMERA = CameraChainConfig(
 """The held-out target domain: tiny (15-19 px, TinyFace's typical size), blurry, noisy, heavily
 compressed faces with a warm, washed-out colour cast (as from an old surveillance camera). Overlaps
 nothing in :data:`TRAIN_CAMERA`."""
+
+
+@dataclass(frozen=True)
+class CameraFamily:
+    """A broad random family of capture chains to train with, so that no one camera is learnt.
+
+    Each face draws a chain from ``chain``'s wide ranges (any blur, size, noise, JPEG and colour a
+    small face may come with), plus motion blur with probability ``motion_prob`` and conversion to
+    grey with probability ``grey_prob``. Draws that fall inside ``exclude`` on all of ``exclude_on``
+    (by default the held-out :data:`TARGET_CAMERA`'s blur, size, noise and JPEG ranges together) are
+    drawn again, so the family never produces the held-out camera and a test on it stays held out.
+    """
+
+    chain: CameraChainConfig = CameraChainConfig(
+        blur_sigma=(0.0, 2.6),
+        lr_size=(12, 32),
+        noise_sigma=(0.0, 9.0),
+        jpeg_quality=(15, 95),
+        gain=((0.85, 1.15),) * 3,
+        offset=((-12.0, 12.0),) * 3,
+        saturation=(0.5, 1.3),
+        gamma=(0.75, 1.35),
+    )
+    grey_prob: float = 0.3
+    motion_prob: float = 0.15
+    motion_length: Range = (2.0, 8.0)  # HR (128 px) pixels, scaled with the input
+    exclude: CameraChainConfig | None = TARGET_CAMERA
+    exclude_on: tuple[str, ...] = ("blur_sigma", "lr_size", "noise_sigma", "jpeg_quality")
+
+    def excluded(self, params: dict[str, Any]) -> bool:
+        """Whether a drawn chain lies inside the excluded camera on every one of ``exclude_on``."""
+        if self.exclude is None:
+            return False
+        box = dict(self.exclude.ranges())
+        return all(
+            params[name] is not None and box[name][0] <= params[name] <= box[name][1]
+            for name in self.exclude_on
+        )
+
+
+CAMERA_FAMILY = CameraFamily()
+"""Blur σ 0-2.6 HR px, 12-32 px faces, noise 0-9, JPEG 15-95, colour and gamma, 30 % grey, 15 % motion
+blur; never the held-out target camera (see :class:`CameraFamily`)."""
+
+
+def random_camera(image: np.ndarray, points: Points, rng: np.random.Generator,
+                  family: CameraFamily = CAMERA_FAMILY) -> tuple[np.ndarray, Points]:
+    """One face through one chain drawn from ``family``: the randomised-degradation augmentation.
+
+    The input may be any size; blur and motion lengths are given for 128 px faces and scaled to it.
+    Points map exactly (only the two resizes move them).
+    """
+    img = _check_image(image, "random_camera")
+    params = sample_camera_params(family.chain, rng)
+    while family.excluded(params):
+        params = sample_camera_params(family.chain, rng)
+    scale = img.shape[0] / 128.0
+    params["blur_sigma"] *= scale
+    if rng.random() < family.motion_prob:
+        img, _ = motion_blur(img, None, rng, length=tuple(v * scale for v in family.motion_length))
+    out, pts = apply_camera_params(img, points, params, rng)
+    if rng.random() < family.grey_prob:
+        out = np.repeat(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    return out, pts
 
 
 def ranges_overlap(a: CameraChainConfig, b: CameraChainConfig) -> list[str]:
@@ -505,6 +572,7 @@ DEGRADATIONS: dict[str, Callable[..., tuple[np.ndarray, Points]]] = {
     "bicubic": _bicubic,
     "camera": _camera(TRAIN_CAMERA),
     "target-camera": _camera(TARGET_CAMERA),
+    "camera-family": lambda image, points, rng, strength=1.0: random_camera(image, points, rng),
     "motion": _motion,
     "turbulence": _turbulence,
 }
