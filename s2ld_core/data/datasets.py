@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..geometry import apply_affine, similarity_matrix, warp_image
+from ..geometry import apply_affine, resize_points, similarity_matrix, warp_image
 from ..schemas import convert_points, get_schema
 from ..train.config import DataConfig
 
@@ -242,6 +242,44 @@ def load_aflw_csv(csv_path: Path, size: int = 128) -> LabelledFaces:
     return LabelledFaces(
         np.stack(images), pts, np.ones(pts.shape[:2], bool), np.full(len(pts), -1, np.int64), "aflw19"
     )
+
+
+def load_imglab_faces(xml_paths, size: int = 32, camera: str | None = None, seed: int = 0) -> LabelledFaces:
+    """Faces of dlib imglab XML files (e.g. ``pascal-faces-68``) as ``size``² crops framed like the
+    renders (:func:`crop_face`), for checking on real faces.
+
+    ``camera=None``: the face at its native resolution, area-downscaled to ``size`` (no other
+    degradation). ``camera="target-camera"`` (or any name in ``degrade.DEGRADATIONS``): a 128² crop
+    through that degradation, seeded per face by ``(seed, face index)``.
+    """
+    from .degrade import degrade
+    from .formats import read_imglab_xml
+
+    paths = [Path(p) for p in ([xml_paths] if isinstance(xml_paths, (str, Path)) else xml_paths)]
+    images, points, cache = [], [], {}
+    for xml in paths:
+        for face in read_imglab_xml(xml, num_points=68):
+            path = face.image_path(xml)
+            if path not in cache:
+                cache[path] = _read_rgb(path)
+            pts = face.points
+            if camera is None:
+                side = max(size, int(round(float((pts.max(0) - pts.min(0)).max()) / 0.68)))
+                crop, p = crop_face(cache[path], pts, side)
+                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+                p = resize_points(p, size / side)
+            else:
+                crop, p = crop_face(cache[path], pts, 128)
+                crop, p = degrade(camera, crop, p, np.random.default_rng([seed, len(images)]))
+                if crop.shape[0] != size:
+                    crop, p = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), resize_points(
+                        p, size / crop.shape[0])
+            images.append(crop)
+            points.append(p)
+    if not images:
+        raise ValueError(f"{', '.join(map(str, paths))}: no annotated faces")
+    pts = np.stack(points).astype(np.float32)
+    return LabelledFaces(np.stack(images), pts, np.ones(pts.shape[:2], bool), np.full(len(pts), -1), "ibug68")
 
 
 def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:

@@ -22,6 +22,7 @@ from .annotations import (
 )
 from .coco import COCO_CATEGORY_ID, COCO_KEYPOINT_OFFSET, coco_dict, read_coco_keypoints, write_coco_keypoints
 from .errors import FormatError, format_float, parse_float
+from .imglab import ImglabFace, read_imglab_xml
 from .pts import PTS_OFFSET, pts_text, read_pts, write_pts
 from .tinyface import IMAGE_SUFFIXES, TinyFaceLayout, read_tinyface
 from .wider import (
@@ -37,6 +38,7 @@ from .wider import (
 
 __all__ = [
     "FormatError", "format_float", "parse_float",
+    "ImglabFace", "read_imglab_xml",
     "PTS_OFFSET", "pts_text", "read_pts", "write_pts",
     "AFLW_CSV_HEADER", "AFLW_NUM_POINTS", "AflwRecord", "read_aflw_csv", "write_aflw_csv",
     "WIDER_ATTRIBUTES", "WiderFace", "WiderImage", "extract_wider_crops", "load_rgb", "read_wider_bbx",
