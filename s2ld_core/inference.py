@@ -28,6 +28,7 @@ from .checkpoints import load_checkpoint
 from .geometry import resize_points, to_rgb_uint8
 from .heatmaps import decode_heatmaps
 from .schemas import Schema, get_schema
+from .shape_model import DECODINGS, PointDistributionModel
 
 CONVENTION = "0-based pixel coordinates, pixel centres at integers"
 
@@ -61,6 +62,27 @@ class HeatmapDetector:
 
     schema: Schema
     input_size: int
+    shape_model: PointDistributionModel | None = None
+    decoding: str = "raw"
+
+    def set_decoding(self, decoding: str) -> HeatmapDetector:
+        """``raw`` (heatmap peaks) or ``pdm`` (the shape model fitted to the peaks, weighted by their
+        confidence; see :mod:`s2ld_core.shape_model`). Returns ``self`` for chaining."""
+        if decoding not in DECODINGS:
+            raise ValueError(f"unknown decoding {decoding!r}; choose one of {', '.join(DECODINGS)}")
+        if decoding == "pdm" and self.shape_model is None:
+            raise ValueError(f"{self.meta.get('path', 'this model')}: the checkpoint has no shape model "
+                             "(made before constrained decoding existed); use decoding 'raw'")
+        self.decoding = decoding
+        return self
+
+    def decode(self, heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Points ``(B, K, 2)`` at the network's input size and confidence ``(B, K)``."""
+        p, c = decode_heatmaps(heatmaps)
+        p, c = p.numpy(), c.numpy()
+        if self.decoding == "pdm":
+            p = self.shape_model.fit_points(p, c, robust_px=1.5 * self.input_size / 32)
+        return p, c
 
     def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
         raise NotImplementedError
@@ -73,13 +95,12 @@ class HeatmapDetector:
         points, conf = [], []
         for start in range(0, len(imgs), batch_size):
             chunk = imgs[start : start + batch_size]
-            p, c = decode_heatmaps(self.heatmaps_of(chunk))
-            p = p.numpy()
+            p, c = self.decode(self.heatmaps_of(chunk))
             for i, im in enumerate(chunk):
                 h, w = im.shape[:2]
                 p[i] = resize_points(p[i], w / self.input_size, h / self.input_size)
             points.append(p)
-            conf.append(c.numpy())
+            conf.append(c)
         return np.concatenate(points).astype(np.float32), np.concatenate(conf).astype(np.float32)
 
     def timed_predict(self, images) -> tuple[np.ndarray, np.ndarray, float]:
@@ -109,6 +130,9 @@ class LandmarkDetector(HeatmapDetector):
         self.meta = meta or {}
         self.grow_interpolation = grow_interpolation
         self.name = f"S²LD {self.meta.get('setting', '')}".strip()
+        shape = self.meta.get("shape_model")
+        self.shape_model = PointDistributionModel.from_dict(shape) if shape else None
+        self.decoding = "raw"
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> LandmarkDetector:

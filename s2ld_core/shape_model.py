@@ -1,0 +1,145 @@
+"""A point-distribution model (PDM): the face shapes the detector was trained on, as a Gaussian prior.
+
+When a heatmap is weak its arg-max lands anywhere, and a raw decoding scatters the face. Fitting a
+PDM (Cootes et al.'s active shape model: mean shape + principal modes, placed by a similarity
+transform) to the heatmap peaks, each weighted by its confidence, returns the most plausible face
+shape that agrees with the confident peaks; the per-point confidence still says which points were
+seen. The fit is a maximum-a-posteriori estimate (a ridge on the mode coefficients, scaled by their
+variances), with robust re-weighting so that one wild peak cannot drag the shape.
+
+Two decodings are offered by :class:`~s2ld_core.inference.LandmarkDetector` and measured in the
+study: ``raw`` (the heatmap peaks) and ``pdm`` (this fit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PointDistributionModel", "DECODINGS"]
+
+DECODINGS = ("raw", "pdm")
+
+
+def _normalise(shapes: np.ndarray) -> np.ndarray:
+    """Centre each shape at the origin and scale it to unit RMS radius."""
+    centred = shapes - shapes.mean(axis=-2, keepdims=True)
+    scale = np.sqrt((centred**2).sum(axis=(-1, -2), keepdims=True) / shapes.shape[-2])
+    return centred / np.maximum(scale, 1e-12)
+
+
+def _similarity_fit(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least-squares similarity ``dst ≈ src @ A.T + t`` for batches ``(B, K, 2)``, ``w (B, K)``.
+
+    Returns ``A (B, 2, 2)`` (a scaled rotation) and ``t (B, 2)``. Closed form: with weighted centroids
+    removed, ``a = Σw(x·x') / Σw|x|²`` and ``b = Σw(x×x') / Σw|x|²`` give ``A = [[a, -b], [b, a]]``.
+    """
+    wsum = np.maximum(w.sum(-1, keepdims=True), 1e-12)
+    mu_s = (w[..., None] * src).sum(-2) / wsum
+    mu_d = (w[..., None] * dst).sum(-2) / wsum
+    s, d = src - mu_s[:, None], dst - mu_d[:, None]
+    norm = np.maximum((w * (s**2).sum(-1)).sum(-1), 1e-12)
+    a = (w * (s * d).sum(-1)).sum(-1) / norm
+    b = (w * (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0])).sum(-1) / norm
+    A = np.stack([np.stack([a, -b], -1), np.stack([b, a], -1)], -2)
+    t = mu_d - np.einsum("bij,bj->bi", A, mu_s)
+    return A, t
+
+
+@dataclass
+class PointDistributionModel:
+    """Mean shape ``(K, 2)`` in a unit frame, ``modes (M, 2K)`` orthonormal, ``variances (M,)``."""
+
+    mean: np.ndarray
+    modes: np.ndarray
+    variances: np.ndarray
+
+    @classmethod
+    def fit(cls, shapes: np.ndarray, variance_kept: float = 0.98, max_modes: int = 24,
+            iterations: int = 5) -> PointDistributionModel:
+        """Learn a PDM from training shapes ``(N, K, 2)`` (generalised Procrustes, then PCA)."""
+        shapes = np.asarray(shapes, np.float64)
+        if shapes.ndim != 3 or shapes.shape[-1] != 2 or len(shapes) < 3:
+            raise ValueError(f"PointDistributionModel.fit needs (N >= 3, K, 2) shapes, got {shapes.shape}")
+        shapes = shapes[np.all(np.isfinite(shapes), axis=(1, 2))]
+        x = _normalise(shapes)
+        mean = x[0]
+        ones = np.ones(x.shape[:2])
+        for _ in range(iterations):
+            A, t = _similarity_fit(x, np.broadcast_to(mean, x.shape), ones)
+            x = np.einsum("bij,bkj->bki", A, x) + t[:, None]
+            mean = _normalise(x.mean(0))
+        flat = (x - mean).reshape(len(x), -1)
+        _, sing, vt = np.linalg.svd(flat, full_matrices=False)
+        var = sing**2 / max(1, len(x) - 1)
+        keep = int(np.searchsorted(np.cumsum(var) / var.sum(), variance_kept) + 1)
+        keep = max(1, min(keep, max_modes, len(var)))
+        return cls(mean.astype(np.float32), vt[:keep].astype(np.float32), var[:keep].astype(np.float32))
+
+    @property
+    def num_points(self) -> int:
+        return int(self.mean.shape[0])
+
+    def shape(self, coefficients: np.ndarray) -> np.ndarray:
+        """Shapes ``(B, K, 2)`` in the model frame for coefficients ``(B, M)``."""
+        return self.mean + (coefficients @ self.modes).reshape(len(coefficients), -1, 2)
+
+    def fit_points(self, points: np.ndarray, weights: np.ndarray, iterations: int = 8,
+                   prior: float = 1.0, robust_px: float | None = 1.5, limit: float = 3.0) -> np.ndarray:
+        """The PDM shape that best explains ``points (B, K, 2)`` with ``weights (B, K)`` ≥ 0.
+
+        Alternates a weighted similarity fit and a MAP update of the mode coefficients
+        ``b = (PᵀWP + prior·σ²·Λ⁻¹)⁻¹ PᵀW(y − mean)``, where σ² is the weighted residual variance
+        in the model frame; coefficients are clamped to ±``limit`` standard deviations. With
+        ``robust_px``, each point's weight is multiplied by a Cauchy factor ``1 / (1 + (r/robust_px)²)``
+        of its residual ``r`` (in the points' pixels), so outlying peaks lose their pull.
+        """
+        pts = np.asarray(points, np.float64)
+        w0 = np.clip(np.nan_to_num(np.asarray(weights, np.float64)), 0.0, None)
+        if pts.ndim == 2:
+            return self.fit_points(pts[None], w0[None], iterations, prior, robust_px, limit)[0]
+        if pts.shape[1:] != self.mean.shape:
+            raise ValueError(f"fit_points: expected (B, {self.num_points}, 2) points, got {pts.shape}")
+        b_count, k = pts.shape[:2]
+        pts = np.nan_to_num(pts)
+        w0 = w0 + 1e-3  # every point keeps a whisper of a vote, so an all-weak face is still placed
+        P = self.modes.astype(np.float64).reshape(len(self.variances), k, 2)  # (M, K, 2)
+        lam = self.variances.astype(np.float64)
+        coef = np.zeros((b_count, len(lam)))
+        w = w0.copy()
+        for _ in range(iterations):
+            model = self.shape(coef)
+            A, t = _similarity_fit(model, pts, w)
+            fitted = np.einsum("bij,bkj->bki", A, model) + t[:, None]
+            if robust_px:
+                r2 = ((fitted - pts) ** 2).sum(-1)
+                w = w0 / (1.0 + r2 / robust_px**2)
+            Ainv = np.linalg.inv(A)
+            y = np.einsum("bij,bkj->bki", Ainv, pts - t[:, None])  # points in the model frame
+            resid = y - self.mean
+            scale2 = np.abs(np.linalg.det(A))  # pixel² per model-frame unit²
+            sigma2 = np.maximum((w * ((y - model) ** 2).sum(-1)).sum(-1) / np.maximum(w.sum(-1), 1e-9),
+                                0.25 / scale2)  # at least (0.5 px)² of noise
+            PW = P[None] * w[:, None, :, None]  # (B, M, K, 2)
+            lhs = np.einsum("bmkd,nkd->bmn", PW, P) + prior * sigma2[:, None, None] * np.diag(1.0 / lam)[None]
+            rhs = np.einsum("bmkd,bkd->bm", PW, resid)
+            coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+            bound = limit * np.sqrt(lam)
+            coef = np.clip(coef, -bound, bound)
+        model = self.shape(coef)
+        A, t = _similarity_fit(model, pts, w)
+        return (np.einsum("bij,bkj->bki", A, model) + t[:, None]).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists (a checkpoint stores it beside the weights)."""
+        return {name: getattr(self, name).tolist() for name in ("mean", "modes", "variances")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PointDistributionModel:
+        return cls(
+            np.asarray(data["mean"], np.float32),
+            np.asarray(data["modes"], np.float32),
+            np.asarray(data["variances"], np.float32),
+        )
