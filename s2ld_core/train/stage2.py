@@ -24,10 +24,12 @@ import torch
 from .. import losses
 from ..augment import AugmentConfig
 from ..data.datasets import LabelledFaces
+from ..data.degrade import random_camera
 from ..geometry import resize_points
 from ..heatmaps import encode_heatmaps
 from ..models import ConfidenceDiscriminator, HeatmapDiscriminator, HeatmapGenerator, network_config
 from ..schemas import get_schema
+from ..shape_model import PointDistributionModel
 from .batches import AugmentedFaces, draw_real_lr, to_tensor, to_uint8
 from .config import TrainConfig
 from .runner import DistContext, RunState, Stage
@@ -75,6 +77,8 @@ class Stage2(Stage):
         self.real_lr = real_lr
         self.num_samples = len(hr)
         self.mean_shape = resize_points(hr.points.mean(0), self.size / hr.size).tolist()
+        # The shape prior of constrained decoding, from the training shapes (augmentation adds pose).
+        self.shape_model = PointDistributionModel.fit(resize_points(hr.points, self.size / hr.size))
         fixed = np.arange(min(8, len(hr)))
         self.fixed = (hr.images[fixed], hr.points[fixed], hr.visible[fixed])
         self.fixed_noise = None
@@ -95,6 +99,25 @@ class Stage2(Stage):
             return losses.subsample_F(hr, factor=hr.shape[-1] // self.size), pts
         return self.g1(hr, noise), pts
 
+    def camera_family_mix(
+        self, lr: torch.Tensor, pts: np.ndarray, hr_images: np.ndarray, points_hr: np.ndarray,
+        gen: torch.Generator,
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """``lr_augment = camera-family``: each face of the batch is, with probability
+        ``lr_augment_prob``, replaced by its HR original through a random chain of the broad camera
+        family (never the held-out target camera). Draws come from the step's generator (exact resume)."""
+        if self.s2.lr_augment == "none" or self.setting == "hrld":
+            return lr, pts
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=gen)))
+        chosen = np.flatnonzero(rng.random(len(hr_images)) < self.s2.lr_augment_prob)
+        if len(chosen) == 0:
+            return lr, pts
+        lr, pts = lr.clone(), pts.copy()
+        views = [random_camera(hr_images[i], points_hr[i], rng) for i in chosen]
+        lr[chosen] = to_tensor(np.stack([v[0] for v in views]), self.device)
+        pts[chosen] = np.stack([v[1] for v in views])
+        return lr, pts
+
     def heatmaps(self, points: np.ndarray, visible: np.ndarray) -> torch.Tensor:
         return encode_heatmaps(
             torch.from_numpy(points), self.size, self.sigma, visible=torch.from_numpy(visible)
@@ -105,6 +128,7 @@ class Stage2(Stage):
     def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
         images, points, visible = self.hr.batch(index, epoch)
         lr, pts = self.lr_inputs(to_tensor(images, self.device), points)
+        lr, pts = self.camera_family_mix(lr, pts, images, points, gen)
         target = self.heatmaps(pts, visible)
         pred = self.g2(lr)
         out: dict[str, float] = {}
@@ -200,6 +224,7 @@ class Stage2(Stage):
             "network": self.net_cfg.to_dict(),
             "state_dict": self.g2.state_dict(),
             "mean_shape": self.mean_shape,
+            "shape_model": self.shape_model.to_dict(),
             "g1_checkpoint": self.s2.g1_checkpoint,
             "target_lr": self.cfg.data.target_lr if self.setting == "S4" else None,
             "hr_data": self.cfg.data.hr_data,
