@@ -46,6 +46,9 @@ __all__ = [
 LANDMARK_FILL = 0.68  # landmark box side / crop side in the training renders (crop_face's ``fill``)
 DEFAULT_FINDER = "dlib"  # the benchmark's pick (recall at 37-50 px); "auto" falls back to "lbp"
 FINDERS = ("dlib", "lbp", "mediapipe", "haar")
+# min_score when the caller gives none. dlib: the 43 PASCAL faces score 0.22-3.1 (photo ×2), the false
+# box it puts on the astronaut's suit (skimage.data.astronaut) 0.12. None: keep what the finder keeps.
+DEFAULT_MIN_SCORE: dict[str, float | None] = {"dlib": 0.15, "lbp": None, "mediapipe": None, "haar": None}
 
 
 class FinderUnavailable(ImportError):
@@ -280,7 +283,8 @@ def make_face_finder(
     if name not in _MAKERS:
         raise ValueError(f"unknown face finder {name!r}; choose from auto, {', '.join(FINDERS)}")
     detect, note = _MAKERS[name](**options)
-    return FaceFinder(name, note, FRAMINGS[name], min_score, max_faces, detect)
+    score = DEFAULT_MIN_SCORE[name] if min_score is None else min_score
+    return FaceFinder(name, note, FRAMINGS[name], score, max_faces, detect)
 
 
 def with_framing(finder: FaceFinder, framing: Framing) -> FaceFinder:

@@ -149,6 +149,22 @@ class LandmarkDetector(HeatmapDetector):
         meta["path"] = str(path)
         return cls(net, schema, blob["input_size"], device, meta)
 
+    @classmethod
+    def pretrained(
+        cls, schema: str = "ibug68", device: str | torch.device = "cpu", weights_dir: str | Path | None = None
+    ) -> LandmarkDetector:
+        """The weights shipped inside the package for ``schema``: ``s2ld_core/weights/<schema>/S4.pt``
+        (so that one line gives a working detector, as face-alignment and dlib do)."""
+        root = Path(weights_dir) if weights_dir else Path(__file__).resolve().parent / "weights"
+        path = root / str(schema) / "S4.pt"
+        if not path.is_file():
+            raise ValueError(
+                f"{path}: no shipped {schema} weights in this installation; train them with `s2ld train "
+                f"stage2 --setting S4 --schema {schema} --g1 G1.pt --out runs/{schema}` and copy "
+                f"runs/{schema}/checkpoints/S4.pt there, or use LandmarkDetector.from_checkpoint(path)"
+            )
+        return cls.from_checkpoint(path, device)
+
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         batch = np.stack([resize_face(im, self.input_size, self.grow_interpolation) for im in images])
         t = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()

@@ -1,0 +1,148 @@
+"""Photo in, landmarks out: the top-level API, shipped-weights loading, face finders and the mapping
+from detector crops back to photo pixels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from s2ld_core.faces import FRAMINGS, FaceBox, FinderUnavailable, make_face_finder
+from s2ld_core.geometry import resize_points
+from s2ld_core.heatmaps import encode_heatmaps
+from s2ld_core.inference import LandmarkDetector
+from s2ld_core.io import atomic_torch_save
+from s2ld_core.models import HeatmapGenerator, network_config
+from s2ld_core.photo import PhotoLandmarker, crop_square
+
+KNOWN = np.array([[8.25, 10.5], [22.0, 10.75], [15.5, 17.0], [10.0, 24.0], [21.5, 23.5]], np.float32)
+
+
+class FixedHeatmaps(torch.nn.Module):
+    """Always the heatmaps of ``KNOWN`` at 32²: the tests see only the geometry."""
+
+    def forward(self, x):
+        return encode_heatmaps(torch.from_numpy(KNOWN), 32, 1.0).expand(len(x), -1, -1, -1)
+
+
+def fixed_detector() -> LandmarkDetector:
+    return LandmarkDetector(FixedHeatmaps(), "five", 32)
+
+
+def tiny_checkpoint(path, schema="ibug68", k=68):
+    """A untrained quick-profile G2 in the format of stage 2's final checkpoint."""
+    cfg = network_config("quick")
+    net = HeatmapGenerator(cfg, k, in_size=32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save(
+        {"kind": "s2ld-checkpoint", "role": "G2", "setting": "S4", "profile": "quick", "schema": schema,
+         "input_size": 32, "sigma": 1.0, "network": cfg.to_dict(), "state_dict": net.state_dict(),
+         "mean_shape": np.zeros((k, 2), np.float32).tolist()},
+        path,
+    )
+
+
+def test_import_s2ld_core_stays_light_and_exports_lazily():
+    code = ("import sys, s2ld_core; assert 'torch' not in sys.modules; "
+            "from s2ld_core import LandmarkDetector, PhotoLandmarker; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pretrained_loads_the_shipped_layout_and_says_how_to_make_it(tmp_path):
+    tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+    det = LandmarkDetector.pretrained("ibug68", weights_dir=tmp_path)
+    assert det.schema.name == "ibug68" and det.input_size == 32
+    with pytest.raises(ValueError) as err:
+        LandmarkDetector.pretrained("aflw19", weights_dir=tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "aflw19" / "S4.pt") in msg and "s2ld train stage2" in msg and "\n" not in msg
+
+
+def test_given_boxes_come_back_in_photo_pixels():
+    photo = np.zeros((120, 200, 3), np.uint8)
+    box = FaceBox(60, 30, 40, 40)
+    res = PhotoLandmarker(fixed_detector(), finder=None)(photo, faces=[(60, 30, 40, 40)])
+    (face,) = res.faces
+    _, x0, y0 = crop_square(photo, *FRAMINGS["boxes"].crop(box))
+    side = face.crop[2]
+    expected = resize_points(KNOWN, side / 32) + np.array([x0, y0], np.float32)
+    np.testing.assert_allclose(face.points, expected, atol=1e-3)
+    assert face.box == box and face.score == 1.0 and 0.7 < face.landmark_score <= 1.0
+
+
+def test_whole_mode_is_the_plain_detector_and_inputs_of_every_kind(tmp_path):
+    from PIL import Image
+
+    det = fixed_detector()
+    img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    lm = PhotoLandmarker(det, finder=None)
+    expected = det.predict([img])[0][0]
+    for photo in (img, Image.fromarray(img), tmp_path / "a.png", str(tmp_path / "a.png")):
+        res = lm(photo, faces="whole")
+        np.testing.assert_allclose(res.faces[0].points, expected, atol=1e-4)
+    batch = lm([img, img[:, :32]], faces="whole")
+    assert [len(r) for r in batch] == [1, 1] and batch[1].to_dict()["width"] == 32
+    assert lm(img).finder == "whole"  # auto on a ≤ 64 px image: already a face crop
+    with pytest.raises(ValueError, match="no such file"):
+        lm(tmp_path / "missing.png", faces="whole")
+
+
+def test_boxes_per_photo_must_match_the_photos():
+    lm = PhotoLandmarker(fixed_detector(), finder=None)
+    photos = [np.zeros((100, 100, 3), np.uint8)] * 2
+    res = lm(photos, faces=[[(10, 10, 30, 30)], [(5, 5, 20, 20), (50, 50, 30, 30)]])
+    assert [len(r) for r in res] == [1, 2]
+    with pytest.raises(ValueError, match="one list of boxes per photo"):
+        lm(photos, faces=[[(10, 10, 30, 30)]])
+
+
+def test_low_landmark_confidence_drops_the_face():
+    lm = PhotoLandmarker(fixed_detector(), finder=None, min_landmark_score=1.01)
+    res = lm(np.zeros((100, 100, 3), np.uint8), faces=[(10, 10, 30, 30)])
+    assert res.faces == [] and "landmark score" in res.notes[0]
+
+
+def test_results_render_inline_and_align():
+    res = PhotoLandmarker(fixed_detector(), finder=None)(np.zeros((100, 140, 3), np.uint8),
+                                                          faces=[(40, 20, 50, 50)])
+    png = res._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert res.aligned(32).images.shape == (1, 32, 32, 3)
+
+
+def test_finders_find_the_astronaut_and_not_her_suit():
+    from skimage.data import astronaut
+
+    truth = FaceBox(175, 70, 95, 95)
+    finder = make_face_finder("auto")
+    boxes = finder.find(astronaut())
+    assert boxes and boxes[0].iou(truth) > 0.5
+    if finder.name == "dlib":
+        assert len(boxes) == 1
+
+
+def test_a_missing_optional_finder_is_one_clear_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dlib", None)
+    with pytest.raises(FinderUnavailable, match=r"pip install 's2ld\[faces\]'"):
+        make_face_finder("dlib")
+    auto = make_face_finder("auto")
+    assert auto.name == "lbp" and "fallback" in auto.note
+    with pytest.raises(ValueError, match="unknown face finder"):
+        make_face_finder("yolo")
+
+
+def test_photo_api_on_a_real_checkpoint(tmp_path):
+    """End to end with an (untrained) ibug68 checkpoint: shapes, JSON-ready output."""
+    from skimage.data import astronaut
+
+    tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+    lm = PhotoLandmarker(LandmarkDetector.pretrained("ibug68", weights_dir=tmp_path))
+    res = lm(astronaut())
+    assert res.faces and res.faces[0].points.shape == (68, 2)
+    d = res.to_dict()
+    assert d["width"] == 512 and len(d["faces"][0]["points"]) == 68
