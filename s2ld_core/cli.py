@@ -131,48 +131,11 @@ def _read_images(files: list[Path]):
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .inference import CONVENTION, LandmarkDetector
-    from .io import atomic_write_json
+    """Photos or face crops → JSON/CSV/overlays (``s2ld_core.predict_photos``)."""
+    from .predict_photos import run_predict
 
-    det = LandmarkDetector.from_checkpoint(args.checkpoint, args.device or "cpu")
-    files = _image_files(args.inputs)
-    images = _read_images(files)
-    points, conf = det.predict(images)
-    preds = [
-        {
-            "file": str(f),
-            "width": im.shape[1],
-            "height": im.shape[0],
-            "points": [[round(float(x), 3), round(float(y), 3)] for x, y in p],
-            "confidence": [round(float(c), 4) for c in cs],
-        }
-        for f, im, p, cs in zip(files, images, points, conf)
-    ]
-    atomic_write_json(
-        args.out,
-        {
-            "schema": det.schema.name,
-            "convention": CONVENTION,
-            "checkpoint": str(args.checkpoint),
-            "predictions": preds,
-        },
-    )
-    print(f"{len(preds)} predictions written to {args.out}")
-    if args.overlay:
-        import cv2
+    run_predict(args)
 
-        from .plotting import draw_points, image_grid
-
-        out = Path(args.overlay)
-        out.mkdir(parents=True, exist_ok=True)
-        drawn = [draw_points(im, p, zoom=max(1, 128 // max(im.shape[:2]))) for im, p in zip(images, points)]
-        for f, d in zip(files, drawn):
-            cv2.imwrite(str(out / f"{f.stem}.png"), cv2.cvtColor(d, cv2.COLOR_RGB2BGR))
-        same = [cv2.resize(d, (128, 128), interpolation=cv2.INTER_NEAREST) for d in drawn]
-        cv2.imwrite(
-            str(out / "overlay_sheet.png"), cv2.cvtColor(image_grid(same, ncols=10), cv2.COLOR_RGB2BGR)
-        )
-        print(f"overlays in {out} (sheet: {out / 'overlay_sheet.png'})")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -290,12 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--g1", help="G1 checkpoint from stage 1 (needed by S2–S4)")
     p.set_defaults(func=cmd_train_stage2)
 
-    p = sub.add_parser("predict", help="landmarks on face crops of any size → JSON (+ overlays)")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("inputs", nargs="+", help="image files or folders")
-    p.add_argument("--out", required=True, help="predictions JSON")
-    p.add_argument("--overlay", help="folder for images with the points drawn on them")
-    p.add_argument("--device")
+    from .predict_photos import add_predict_arguments
+
+    p = sub.add_parser("predict", help="landmarks on photos (faces found) or face crops → JSON, CSV")
+    add_predict_arguments(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="NME, AUC, FR and a CED plot against annotations")

@@ -114,6 +114,7 @@ class Framing:
 # "boxes" is for boxes a user passes (dlib/imglab-style tight face boxes, like the XML's own).
 FRAMINGS: dict[str, Framing] = {
     "boxes": Framing(1.39, 0.027, 0.068),  # the XML's own boxes (IQR of scale 1.29-1.47)
+    "landmarks": Framing(round(1 / LANDMARK_FILL, 3)),  # boxes of annotated points: exact by definition
     "dlib": Framing(1.36, 0.044, 0.096),  # dlib HOG, photo ×2 (IQR 1.27-1.45)
     "lbp": Framing(1.27, 0.012, 0.144),  # boxes the inner face: smaller crop, centre lower
     "mediapipe": Framing(1.34, -0.001, 0.063),

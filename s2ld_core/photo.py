@@ -176,7 +176,7 @@ class PhotoLandmarker:
     def schema(self) -> str:
         return self.detector.schema.name
 
-    def _boxes(self, image: np.ndarray, faces) -> tuple[list[FaceBox], Framing | None, str]:
+    def _boxes(self, image: np.ndarray, faces, box_framing) -> tuple[list[FaceBox], Framing | None, str]:
         """Boxes for one photo, the framing to crop them with (``None``: the box is the crop), and
         the name of where they came from."""
         h, w = image.shape[:2]
@@ -191,12 +191,16 @@ class PhotoLandmarker:
             return self.finder.find(image), self.finder.framing, self.finder.name
         if isinstance(faces, str):
             raise ValueError(f"faces must be 'auto', 'whole' or a list of boxes, got {faces!r}")
-        return [FaceBox.of(b) for b in faces], FRAMINGS["boxes"], "given"
+        if not isinstance(box_framing, Framing):
+            box_framing = FRAMINGS[box_framing or "boxes"]
+        return [FaceBox.of(b) for b in faces], box_framing, "given"
 
-    def __call__(self, photos, faces=None) -> PhotoResult | list[PhotoResult]:
+    def __call__(self, photos, faces=None, box_framing: Framing | str | None = None):
         """Landmarks of every face in ``photos`` (one photo → one :class:`PhotoResult`; a list →
         a list). ``faces``: ``None``/``"auto"`` (find them), ``"whole"``, boxes ``(x, y, w, h)`` for
-        one photo, or one list of boxes per photo."""
+        one photo, or one list of boxes per photo. ``box_framing`` crops given boxes: a
+        :class:`Framing` or a key of ``FRAMINGS`` (default ``"boxes"``: tight face boxes as dlib's;
+        ``"landmarks"``: boxes of annotated points)."""
         batch = isinstance(photos, (list, tuple)) or (isinstance(photos, np.ndarray) and photos.ndim == 4)
         single = not batch
         items = [photos] if single else list(photos)
@@ -204,7 +208,7 @@ class PhotoLandmarker:
         images = [load_photo(p) for p in items]
         crops, plan = [], []
         for i, (img, fc) in enumerate(zip(images, per_photo)):
-            boxes, framing, how = self._boxes(img, fc)
+            boxes, framing, how = self._boxes(img, fc, box_framing)
             plan.append(how)
             for b in boxes:
                 if framing is None:

@@ -117,14 +117,15 @@ def test_cli_predict_and_evaluate_round_trip(tmp_path, capsys):
     doc = json.loads((tmp_path / "p.json").read_text())
     assert doc["schema"] == "five" and "pixel centres" in doc["convention"]
     assert [p["width"] for p in doc["predictions"]] == [20, 32, 48]
-    assert all(len(p["points"]) == 5 and len(p["confidence"]) == 5 for p in doc["predictions"])
+    found = [p["faces"] for p in doc["predictions"]]  # crops ≤ 64 px: each image is one face
+    assert all(len(f) == 1 and len(f[0]["points"]) == 5 and len(f[0]["confidence"]) == 5 for f in found)
     assert (tmp_path / "ov" / "overlay_sheet.png").exists()
 
     aset = AnnotationSet.new("five", "tester")
     for p in doc["predictions"]:
         name = p["file"].split("/")[-1]
         aset.images[name] = ImageAnnotation.from_arrays(
-            p["width"], p["height"], np.array(p["points"]), status="done"
+            p["width"], p["height"], np.array(p["faces"][0]["points"]), status="done"
         )
     write_annotations(faces / "annotations" / "tester.json", aset)
     capsys.readouterr()

@@ -146,3 +146,41 @@ def test_photo_api_on_a_real_checkpoint(tmp_path):
     assert res.faces and res.faces[0].points.shape == (68, 2)
     d = res.to_dict()
     assert d["width"] == 512 and len(d["faces"][0]["points"]) == 68
+
+
+def test_cli_predict_on_photos_with_boxes_csv_overlays_and_bad_files(tmp_path, capsys):
+    import csv
+    import json
+
+    from skimage.data import astronaut
+
+    from s2ld_core.cli import main
+
+    tiny_checkpoint(tmp_path / "w" / "ibug68" / "S4.pt")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "astronaut.png"), cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR))
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    args = ["predict", "--checkpoint", str(tmp_path / "w" / "ibug68" / "S4.pt"), str(photos),
+            "--out", str(tmp_path / "p.json"), "--csv", str(tmp_path / "p.csv"),
+            "--overlay", str(tmp_path / "ov")]
+    assert main(args) == 2  # one file failed: reported at the end, the others still written
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and err.strip().splitlines()[-1].startswith("s2ld: error: 1 of 2")
+    doc = json.loads((tmp_path / "p.json").read_text())
+    (pred,) = doc["predictions"]
+    assert doc["finder"] and pred["faces"] and len(pred["faces"][0]["points"]) == 68
+    assert FaceBox(*pred["faces"][0]["box"]).iou(FaceBox(175, 70, 95, 95)) > 0.5
+    rows = list(csv.reader((tmp_path / "p.csv").open()))
+    assert rows[0][:8] == ["file", "face", "x", "y", "w", "h", "score", "landmark_score"]
+    assert len(rows[1]) == 8 + 136
+    assert (tmp_path / "ov" / "overlay_sheet.png").is_file() and (tmp_path / "ov" / "astronaut.png").is_file()
+
+    # boxes from a WIDER FACE file: exactly the listed faces, no finder
+    (photos / "broken.jpg").unlink()
+    wider = "astronaut.png\n2\n175 70 95 95 0 0 0 0 0 0\n10 10 40 40 0 0 0 0 0 0\n"
+    (tmp_path / "boxes_bbx_gt.txt").write_text(wider)
+    args[args.index("--csv") : args.index("--csv") + 2] = ["--faces", str(tmp_path / "boxes_bbx_gt.txt")]
+    assert main(args) == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert [f["box"] for f in doc["predictions"][0]["faces"]] == [[175, 70, 95, 95], [10, 10, 40, 40]]
