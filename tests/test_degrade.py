@@ -236,5 +236,38 @@ def test_degrade_strength_changes_severity():
 
 
 def test_unknown_degradation_lists_the_names():
-    with pytest.raises(ValueError, match="known: F, bicubic, camera, motion, target-camera, turbulence"):
+    known = "known: F, bicubic, camera, camera-family, motion, target-camera, turbulence"
+    with pytest.raises(ValueError, match=known):
         degrade("pixelate", random_face(), None, np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- camera family
+
+
+def test_camera_family_never_draws_the_held_out_camera():
+    from s2ld_core.data.degrade import CAMERA_FAMILY, sample_camera_params, sample_family_params
+
+    rng = np.random.default_rng(0)
+    raw = [sample_camera_params(CAMERA_FAMILY.chain, rng) for _ in range(20_000)]
+    assert sum(CAMERA_FAMILY.excluded(p) for p in raw) > 50  # the family's ranges do cover the target's
+    drawn = [sample_family_params(CAMERA_FAMILY, rng) for _ in range(20_000)]
+    assert not any(CAMERA_FAMILY.excluded(p) for p in drawn)
+    box = dict(TARGET_CAMERA.ranges())
+    inside = [all(box[n][0] <= p[n] <= box[n][1] for n in CAMERA_FAMILY.exclude_on) for p in drawn]
+    assert not any(inside)
+
+
+def test_random_camera_maps_points_exactly_and_is_seeded():
+    from s2ld_core.data.degrade import random_camera
+
+    img = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    pts = np.array([[10.0, 20.0], [63.5, 64.0], [120.25, 3.0]], np.float32)
+    out, mapped = random_camera(img, pts, np.random.default_rng(3))
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    np.testing.assert_allclose(mapped, (pts + 0.5) / 4 - 0.5, atol=1e-5)
+    again, _ = random_camera(img, pts, np.random.default_rng(3))
+    np.testing.assert_array_equal(out, again)
+    # A 32-px input (e.g. G1's output) stays 32 px with its points unchanged.
+    small, same = random_camera(out, mapped, np.random.default_rng(4))
+    assert small.shape == (32, 32, 3)
+    np.testing.assert_allclose(same, mapped, atol=1e-5)

@@ -45,6 +45,7 @@ __all__ = [
     "CameraFamily",
     "CAMERA_FAMILY",
     "random_camera",
+    "sample_family_params",
     "scale_severity",
     "ranges_overlap",
     "motion_blur",
@@ -263,6 +264,14 @@ CAMERA_FAMILY = CameraFamily()
 blur; never the held-out target camera (see :class:`CameraFamily`)."""
 
 
+def sample_family_params(family: CameraFamily, rng: np.random.Generator) -> dict[str, Any]:
+    """One chain of ``family`` (:func:`sample_camera_params`), drawn again while it is excluded."""
+    params = sample_camera_params(family.chain, rng)
+    while family.excluded(params):
+        params = sample_camera_params(family.chain, rng)
+    return params
+
+
 def random_camera(image: np.ndarray, points: Points, rng: np.random.Generator,
                   family: CameraFamily = CAMERA_FAMILY) -> tuple[np.ndarray, Points]:
     """One face through one chain drawn from ``family``: the randomised-degradation augmentation.
@@ -271,9 +280,7 @@ def random_camera(image: np.ndarray, points: Points, rng: np.random.Generator,
     Points map exactly (only the two resizes move them).
     """
     img = _check_image(image, "random_camera")
-    params = sample_camera_params(family.chain, rng)
-    while family.excluded(params):
-        params = sample_camera_params(family.chain, rng)
+    params = sample_family_params(family, rng)
     scale = img.shape[0] / 128.0
     params["blur_sigma"] *= scale
     if rng.random() < family.motion_prob:
