@@ -1,5 +1,7 @@
 """The ``s2ld`` command. Each subcommand imports what it needs only when it runs, so ``--help`` is
-instant. User errors (bad files, bad values) end in one line, ``s2ld: error: …``, and exit code 2."""
+instant. User errors (bad files, bad values) end in one line, ``s2ld: error: …`` naming the file, and
+exit code 2; inputs are checked before slow work or a server starts. ``s2ld --debug …`` shows the
+traceback instead."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .train.config import PROFILES
 
 # ----------------------------------------------------------------------------- data
 
@@ -43,13 +46,27 @@ def _train_config(args: argparse.Namespace, stage: str):
     """The profile's (or ``--config``'s) training configuration with the given options applied."""
     from .train.config import TrainConfig, profile_config
 
-    cfg = TrainConfig.from_yaml(args.config) if args.config else profile_config(args.profile, stage)
+    cfg = _config_from_yaml(TrainConfig, args.config) if args.config else profile_config(args.profile, stage)
     cfg.stage = stage
     for option, (section, name) in _TRAIN_OVERRIDES.items():
         value = getattr(args, option, None)
         if value is not None:
             setattr(getattr(cfg, section) if section else cfg, name, value)
     return cfg
+
+
+def _config_from_yaml(config_cls, path: str):
+    """``--config`` read with every error naming the file (field errors come back without it)."""
+    import yaml
+
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such config file")
+    try:
+        return config_cls.from_yaml(path)
+    except (ValueError, TypeError, yaml.YAMLError) as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path}: {err}") from None
 
 
 def cmd_train_stage1(args: argparse.Namespace) -> None:
@@ -76,7 +93,7 @@ def cmd_train_stage2(args: argparse.Namespace) -> None:
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
-        choices=("quick", "paper"),
+        choices=PROFILES,
         default="quick",
         help="network sizes and schedule (paper: 200 epochs, batch 32, Adam 2e-4)",
     )
@@ -138,16 +155,46 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 
+def _imglab_files(items: list[str]) -> list[Path]:
+    """imglab XML files named directly or found in the named folders."""
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("*.xml"))
+            if not found:
+                raise ValueError(f"{p}: no imglab .xml files in this folder")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f"{p}: no such file or folder")
+    return files
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluation import evaluate_detector, faces_from_annotations
     from .inference import LandmarkDetector
-    from .io import atomic_write_json
+    from .io import atomic_write_json, check_writable
     from .plotting import plot_ced, save_figure
 
+    if args.out:
+        check_writable(args.out, folder=True)
     det = LandmarkDetector.from_checkpoint(args.checkpoint, args.device or "cpu")
+    if args.decoding:
+        det.set_decoding(args.decoding)
+    if args.annotations and args.imglab:
+        raise ValueError("--annotations and --imglab: give one set of faces")
     if args.annotations:
+        _check_annotations_fit(args.annotations, det.schema, args.checkpoint)
         faces = faces_from_annotations(args.annotations, args.images_root)
         source = args.annotations
+    elif args.imglab:
+        from .data.datasets import load_imglab_faces
+
+        xml = _imglab_files(args.imglab)
+        faces = load_imglab_faces(xml, det.input_size, camera=args.camera)
+        source = f"{', '.join(map(str, args.imglab))} ({args.camera or 'native resolution'})"
     else:
         from .data.datasets import embedded_target_test
         from .train.config import DataConfig
@@ -174,6 +221,26 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         )
         save_figure(plot_ced({det.name: ev.errors}, title=f"CED on {source}"), out / "ced.png")
         print(f"metrics and CED plot in {out}")
+
+
+def _check_annotations_fit(path: str, schema: str, checkpoint: str) -> None:
+    """The annotation file exists and its points can be compared with the checkpoint's, before any
+    image is read (the schema conversion would otherwise fail after the work, naming no file)."""
+    import numpy as np
+
+    from .data.formats import read_annotations
+    from .schemas import convert_points, get_schema
+
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such annotation file")
+    theirs, ours = get_schema(read_annotations(path).schema), get_schema(schema)
+    try:
+        convert_points(np.zeros((theirs.num_points, 2)), theirs, ours)
+    except ValueError:
+        raise ValueError(
+            f"{path}: holds {theirs.name} points, which cannot be compared with the {ours.name} points "
+            f"of {checkpoint}; annotate with --schema {ours.name} or use a matching model"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- study
@@ -225,6 +292,7 @@ def cmd_agreement(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2ld", description="S²LD: landmarks on low-resolution faces.")
     parser.add_argument("--version", action="version", version=f"s2ld {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (for bug reports)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     data = sub.add_parser("data", help="the embedded default data").add_subparsers(
@@ -263,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--annotations", help="annotation JSON (default: the embedded target-LR test set)")
     p.add_argument("--images-root", help="folder the annotation's image paths are relative to")
+    p.add_argument(
+        "--imglab", nargs="+", metavar="XML", help="imglab XML files or folders (e.g. data/pascal-faces-68)"
+    )
+    p.add_argument(
+        "--camera", help="with --imglab: degrade each face crop first, e.g. target-camera (default: native)"
+    )
+    p.add_argument("--decoding", choices=("raw", "pdm"), help="heatmap decoding (default raw)")
     p.add_argument("--normalizer", choices=("box", "interocular"))
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")
@@ -302,15 +377,34 @@ def _add_app_commands(sub) -> None:
     p.set_defaults(func=cmd_agreement)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user can cause with a bad file or value (as opposed to a bug in s2ld)."""
+    import yaml
+
+    from .train.runner import TrainingDiverged
+
+    return (ValueError, OSError, TrainingDiverged, yaml.YAMLError)
+
+
+def _error_line(err: BaseException) -> str:
+    """One line naming the file: ``x.json: No such file or directory``, not ``[Errno 2] …: 'x.json'``."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        files = f"{err.filename} -> {err.filename2}" if err.filename2 is not None else f"{err.filename}"
+        text = f"{files}: {err.strerror}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .train.runner import TrainingDiverged
-
     try:
         args.func(args)
-    except (ValueError, OSError, TrainingDiverged) as err:
-        print(f"s2ld: error: {err}", file=sys.stderr)
+    except _user_errors() as err:
+        if args.debug:
+            raise
+        print(f"s2ld: error: {_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("s2ld: interrupted (a training run resumes with --resume)", file=sys.stderr)

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from ..io import atomic_write_json, atomic_write_text
+from ..train.config import PROFILES
 from .config import NOTEBOOKS, StudyConfig, merge, study_config
 
 NAMED_PARAMETERS = ("profile", "run_dir", "hr_data", "target_lr", "epochs", "max_steps", "seed", "device")
@@ -394,9 +395,10 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``s2ld study`` (the CLI calls :func:`main_study` with the parsed namespace)."""
     parser.add_argument(
         "--profile",
-        choices=("quick", "paper"),
+        choices=PROFILES,
         default=None,
-        help="quick (default; minutes on a laptop CPU) or paper (§4.1: 200 epochs, batch 32)",
+        help="quick (default; minutes on a laptop CPU), standard (converged; about 2 h on 2 cores) "
+        "or paper (§4.1: 200 epochs, batch 32)",
     )
     parser.add_argument("--config", help="a study YAML (e.g. a run's study.yaml) to start from")
     parser.add_argument(
@@ -408,8 +410,8 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--g1-real-lr",
-        help="real LR the main G1 learns from (default 'lfw': another domain, "
-        "as WIDER FACE is to TinyFace in the paper)",
+        help="real LR the main G1 learns from: 'target' (quick/standard default: the target domain), "
+        "'lfw' (paper default: another domain, as WIDER FACE is to TinyFace) or a folder",
     )
     parser.add_argument("--out", help="run folder (default reports/<profile>)")
     parser.add_argument("--only", help="notebooks to run, e.g. 01,03 (default: all five)")

@@ -680,10 +680,82 @@ def predictions_sheet(rows: Mapping[str, tuple[Any, np.ndarray]], n: int = 10) -
     return contact_sheet(out, cell=112)
 
 
-def load_detector(study: Study, checkpoint: Path):
+def load_detector(study: Study, checkpoint: Path, decoding: str | None = None):
+    """G2 of ``checkpoint`` decoding as the study says (``decoding`` overrides; raw without a shape
+    model, as in checkpoints made before it existed)."""
     from ..inference import LandmarkDetector
 
-    return LandmarkDetector.from_checkpoint(checkpoint, study.device)
+    det = LandmarkDetector.from_checkpoint(checkpoint, study.device)
+    decoding = decoding or study.cfg.decoding
+    return det.set_decoding(decoding if det.shape_model is not None else "raw")
+
+
+RAW = "raw decoding"  # suffix of the rows that decode heatmap peaks without the shape model
+
+
+def comparison_detectors(study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel) -> dict:
+    """Name → (detector, training seconds) for every row of Table 1 and the real-face table: the
+    baselines, S1–S4 in the study's decoding and S4 in the other one."""
+    from ..inference import BicubicSRBaseline, MeanShapeBaseline, UpscaleHRLDBaseline
+
+    detectors: dict[str, tuple[Any, float]] = {
+        "mean shape": (MeanShapeBaseline.from_checkpoint(models["S1"].checkpoint), 0.0),
+        "upscale + HR-LD": (UpscaleHRLDBaseline.from_checkpoint(hrld.checkpoint, study.device), hrld.seconds),
+        "bicubic SR + HR-LD": (
+            BicubicSRBaseline.from_checkpoint(hrld.checkpoint, study.device),
+            hrld.seconds,
+        ),
+    }
+    for setting, model in models.items():
+        detectors[setting] = (load_detector(study, model.checkpoint), model.seconds)
+    if "S4" in models:
+        other = "raw" if study.cfg.decoding == "pdm" else "pdm"
+        det = load_detector(study, models["S4"].checkpoint, other)
+        if det.decoding == other:
+            detectors[f"S4, {other} decoding"] = (det, models["S4"].seconds)
+    return detectors
+
+
+def real_face_sets(study: Study) -> dict[str, LabelledFaces]:
+    """The real-face check (``real_faces``, an imglab folder): each face at its native resolution
+    area-downscaled to 32², and through the held-out target camera. Empty when not configured or
+    not found (a checkout without the data folder)."""
+    from ..data.datasets import load_imglab_faces
+
+    if not study.cfg.real_faces:
+        return {}
+    folder = _project_relative(study.cfg.real_faces)
+    if not folder.is_dir() and not Path(study.cfg.real_faces).is_absolute():
+        folder = Path(__file__).resolve().parents[2] / study.cfg.real_faces
+    xml = sorted(folder.glob("*.xml")) if folder.is_dir() else []
+    if not xml:
+        return {}
+    return {
+        "native": load_imglab_faces(xml),
+        "target camera": load_imglab_faces(xml, camera="target-camera", seed=study.cfg.seed),
+    }
+
+
+def real_face_columns(sets: Mapping[str, LabelledFaces]) -> tuple[tuple[str, str, str | None], ...]:
+    """Columns of :func:`real_face_table` for :func:`~.analysis.html_table`."""
+    return (("method", "method", None),) + tuple(
+        (name, f"NME % (box), {name} ({len(faces)} faces)", "%") for name, faces in sets.items()
+    )
+
+
+def real_face_table(detectors: Mapping[str, tuple[Any, float]], sets: Mapping[str, LabelledFaces]):
+    """Rows ``{method, <set>: NME, …}`` and the evaluations (set → method → Evaluation)."""
+    from ..evaluation import evaluate_detector
+
+    rows, evaluations = [], {name: {} for name in sets}
+    for method, (det, _) in detectors.items():
+        row: dict[str, Any] = {"method": method}
+        for name, faces in sets.items():
+            ev = evaluate_detector(det, faces, normalizer="box", name=method)
+            evaluations[name][method] = ev
+            row[name] = ev.summary["nme"]
+        rows.append(row)
+    return rows, evaluations
 
 
 def evaluation_row(evaluation, seconds: float | None = None, extra: Mapping[str, Any] | None = None) -> dict:
@@ -793,18 +865,7 @@ def run_ablation(
 ) -> Ablation:
     """Score the baselines and S1–S4 (Table 1). Nothing is tuned: each checkpoint is the end of its
     schedule, and the held-out sets are only read here."""
-    from ..inference import BicubicSRBaseline, MeanShapeBaseline, UpscaleHRLDBaseline
-
-    detectors: dict[str, tuple[Any, float]] = {
-        "mean shape": (MeanShapeBaseline.from_checkpoint(models["S1"].checkpoint), 0.0),
-        "upscale + HR-LD": (UpscaleHRLDBaseline.from_checkpoint(hrld.checkpoint, study.device), hrld.seconds),
-        "bicubic SR + HR-LD": (
-            BicubicSRBaseline.from_checkpoint(hrld.checkpoint, study.device),
-            hrld.seconds,
-        ),
-    }
-    for setting, model in models.items():
-        detectors[setting] = (load_detector(study, model.checkpoint), model.seconds)
+    detectors = comparison_detectors(study, models, hrld)
     generated = generated_test_set(study, data, g1.checkpoint)
     evaluations, gen_evals, rows = {}, {}, []
     for name, (det, seconds) in detectors.items():
