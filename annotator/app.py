@@ -190,6 +190,8 @@ def _prefill(cfg: AppConfig, store: AnnotationStore) -> str:
 
     Confidences are cached on the (shared) store, so a page reload does not re-run the model.
     """
+    from s2ld_core.photo import PhotoLandmarker, one_face_each
+
     det = cfg.assist
     if get_schema(det.schema).name != store.schema.name:
         return (f"The checkpoint predicts {get_schema(det.schema).name!r} points, "
@@ -204,9 +206,8 @@ def _prefill(cfg: AppConfig, store: AnnotationStore) -> str:
                 keys.append(key)
             except StoreError:
                 unreadable += 1
-        if images:
-            pts, conf = det.predict(images)
-            preds.update({k: (pts[i], conf[i]) for i, k in enumerate(keys)})
+        if images:  # the photo API: a face crop as is, a larger photo's face found first
+            preds.update(zip(keys, one_face_each(PhotoLandmarker(det, "auto"), images)))
     filled = store.prefill(preds)
     note = f"S²LD pre-placed points on {filled} new image(s): correct them, then press Done."
     return note + (f" {unreadable} image(s) could not be read." if unreadable else "")

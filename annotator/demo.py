@@ -4,13 +4,10 @@ What it shows is the paper's point in one picture: on a 16-32 px face, S²LD (tr
 against "upscale, then run a high-resolution landmark detector" (Fig. 1c). Each face is cropped,
 optionally downscaled to a chosen size to simulate distance, and both detectors get the same crop.
 
-Face detection uses what ships with the installed libraries, no downloads:
-
-1. OpenCV's Haar cascade (``cv2.data.haarcascades``) where the OpenCV build has ``CascadeClassifier``
-   and ships the XML (opencv-python-headless 4.x does; OpenCV 5 moved cascades out of the wheel);
-2. otherwise scikit-image's bundled LBP frontal-face cascade (trained by OpenCV, shipped as
-   ``skimage.data.lbp_frontal_face_cascade_filename()``);
-3. otherwise, or when nothing is found, the whole image is treated as one face -- and the UI says so.
+Faces are found by the project's face finder (:func:`s2ld_core.faces.make_face_finder`, the same
+one ``s2ld predict`` and the photo API use: dlib's HOG detector, else scikit-image's LBP cascade; no
+downloads) and cropped with that finder's measured framing. When nothing is found, the whole image is
+treated as one face -- and the UI says so.
 Images no larger than :data:`WHOLE_IMAGE_MAX_SIDE` are already face crops (LFW's 25x25) and skip
 detection.
 """
@@ -64,11 +61,16 @@ class FaceBox:
     y: float
     w: float
     h: float
+    scale: float = CROP_MARGIN  # crop side / box side: the finder's measured Framing
+    dx: float = 0.0  # crop centre offset from the box centre, in box widths / heights
+    dy: float = 0.0
 
-    def square_crop(self, margin: float = CROP_MARGIN) -> tuple[int, int, int]:
-        """``(x0, y0, side)`` of a square crop around the box centre, ``margin`` times its larger side."""
-        side = max(4, int(round(max(self.w, self.h) * margin)))
-        cx, cy = self.x + self.w / 2, self.y + self.h / 2
+    def square_crop(self, margin: float | None = None) -> tuple[int, int, int]:
+        """``(x0, y0, side)`` of the square crop framed like the training faces (``margin`` overrides
+        the finder's scale; 1.0 for a whole-image face)."""
+        side = max(4, int(round(max(self.w, self.h) * (self.scale if margin is None else margin))))
+        cx = self.x + self.w * (0.5 + (self.dx if margin is None else 0.0))
+        cy = self.y + self.h * (0.5 + (self.dy if margin is None else 0.0))
         return int(round(cx - side / 2)), int(round(cy - side / 2)), side
 
 
@@ -95,72 +97,17 @@ class FaceFinder:
         return boxes, f"{len(boxes)} face(s) found with {self.method}"
 
 
-def _upscale_for_detection(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """Cascades have a 24 px window; doubling small photos lets them find 12-24 px faces too.
-
-    Only below 160 px: on larger photos doubling mostly adds false positives on texture.
-    """
-    scale = 2.0 if min(image.shape[:2]) < 160 else 1.0
-    if scale == 1.0:
-        return image, 1.0
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC), scale
-
-
-def _nms(boxes: list[FaceBox], iou_max: float = 0.3) -> list[FaceBox]:
-    """Drop boxes that overlap a larger one (cascades fire at several neighbouring scales)."""
-    kept: list[FaceBox] = []
-    for b in sorted(boxes, key=lambda b: -b.w * b.h):
-        ok = True
-        for k in kept:
-            ix = max(0.0, min(b.x + b.w, k.x + k.w) - max(b.x, k.x))
-            iy = max(0.0, min(b.y + b.h, k.y + k.h) - max(b.y, k.y))
-            inter = ix * iy
-            if inter / (b.w * b.h + k.w * k.h - inter) > iou_max or inter >= 0.8 * b.w * b.h:
-                ok = False
-                break
-        if ok:
-            kept.append(b)
-    return kept
-
-
 def make_face_finder() -> FaceFinder:
-    """OpenCV Haar if this OpenCV has it, else scikit-image's LBP cascade, else whole-image."""
-    haar_dir = getattr(getattr(cv2, "data", None), "haarcascades", None)
-    xml = Path(haar_dir or "") / "haarcascade_frontalface_default.xml"
-    if hasattr(cv2, "CascadeClassifier") and haar_dir and xml.is_file():
-        cascade = cv2.CascadeClassifier(str(xml))
+    """The project's face finder (:mod:`s2ld_core.faces`), its boxes carrying its crop framing."""
+    from s2ld_core.faces import make_face_finder as shared_finder
 
-        def detect_haar(image: np.ndarray) -> list[FaceBox]:
-            big, s = _upscale_for_detection(image)
-            gray = cv2.cvtColor(big, cv2.COLOR_RGB2GRAY)
-            found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(24, 24))
-            return _nms([FaceBox(x / s, y / s, w / s, h / s) for x, y, w, h in found])
+    finder = shared_finder("auto")
+    fr = finder.framing
 
-        return FaceFinder("OpenCV Haar cascade", "OpenCV Haar cascade", detect_haar)
-    try:
-        from skimage.data import lbp_frontal_face_cascade_filename
-        from skimage.feature import Cascade
+    def detect(image: np.ndarray) -> list[FaceBox]:
+        return [FaceBox(b.x, b.y, b.w, b.h, fr.scale, fr.dx, fr.dy) for b in finder.find(image)]
 
-        lbp = Cascade(lbp_frontal_face_cascade_filename())
-    except (ImportError, OSError):
-        return FaceFinder(
-            "whole image",
-            "no face detector is available (OpenCV has no Haar cascades and scikit-image's LBP cascade "
-            "is missing): the whole image is treated as one face",
-        )
-
-    def detect_lbp(image: np.ndarray) -> list[FaceBox]:
-        big, s = _upscale_for_detection(image)
-        h, w = big.shape[:2]
-        found = lbp.detect_multi_scale(
-            img=big.astype(np.float64) / 255.0, scale_factor=1.15, step_ratio=1,
-            min_size=(24, 24), max_size=(w, h), min_neighbor_number=4,
-        )
-        return _nms([FaceBox(d["c"] / s, d["r"] / s, d["width"] / s, d["height"] / s) for d in found])
-
-    note = ("scikit-image's LBP face cascade (this OpenCV build ships no Haar cascades: "
-            "cv2.data.haarcascades is empty)")
-    return FaceFinder("LBP cascade", note, detect_lbp)
+    return FaceFinder(finder.name, finder.note, detect)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,7 +231,7 @@ def analyse(
     results = []
     for box in boxes:
         whole = (box.w, box.h) == (w, h)  # a face crop already, or detection fell back: no margin
-        x0, y0, side = box.square_crop(1.0 if whole else CROP_MARGIN)
+        x0, y0, side = box.square_crop(1.0 if whole else None)
         crop = _crop(img, x0, y0, side)
         if lr_size and crop.shape[0] != lr_size:
             interp = cv2.INTER_AREA if crop.shape[0] > lr_size else cv2.INTER_CUBIC

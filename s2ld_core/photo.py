@@ -174,7 +174,9 @@ class PhotoLandmarker:
 
     @property
     def schema(self) -> str:
-        return self.detector.schema.name
+        from .schemas import get_schema
+
+        return get_schema(self.detector.schema).name
 
     def _boxes(self, image: np.ndarray, faces, box_framing) -> tuple[list[FaceBox], Framing | None, str]:
         """Boxes for one photo, the framing to crop them with (``None``: the box is the crop), and
@@ -218,7 +220,11 @@ class PhotoLandmarker:
                     crop, x0, y0 = crop_square(img, *framing.crop(b))
                     side = float(crop.shape[0])
                 crops.append((i, b, crop, x0, y0, side))
-        points, conf = self.detector.predict([c[2] for c in crops], batch_size=self.batch_size)
+        points, conf = [], []
+        for start in range(0, len(crops), self.batch_size):  # all faces of all photos, in batches
+            p, c = self.detector.predict([c[2] for c in crops[start : start + self.batch_size]])
+            points += list(p)
+            conf += list(c)
         results = [
             PhotoResult(img, [], self.schema, how, str(p) if isinstance(p, (str, os.PathLike)) else None)
             for img, how, p in zip(images, plan, items)
@@ -243,3 +249,17 @@ def _faces_per_photo(faces, n: int, single: bool) -> list:
         raise ValueError(f"faces: one list of boxes per photo expected ({n} photos, {len(faces)} lists)")
     return faces
 
+
+
+def one_face_each(landmarker: PhotoLandmarker, images: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    """``(points, confidence)`` of the single face in each image, as annotation tools want: images of
+    at most 64 px are the face; in larger ones the finder's best face by landmark score, or the whole
+    image when it finds none (so every image gets points to correct)."""
+    results = landmarker(list(images), faces="auto")
+    out = []
+    for img, res in zip(images, results):
+        if not res.faces:
+            res = landmarker(img, faces="whole")
+        best = max(res.faces, key=lambda f: f.landmark_score)
+        out.append((best.points, best.confidence))
+    return out
