@@ -184,3 +184,23 @@ def test_cli_predict_on_photos_with_boxes_csv_overlays_and_bad_files(tmp_path, c
     assert main(args) == 0
     doc = json.loads((tmp_path / "p.json").read_text())
     assert [f["box"] for f in doc["predictions"][0]["faces"]] == [[175, 70, 95, 95], [10, 10, 40, 40]]
+
+
+def test_readme_photo_snippet_runs_as_written(tmp_path, monkeypatch):
+    """The README's photo snippet, executed; without the shipped weights, on a tiny untrained model."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Photo in, landmarks out", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shipped = Path(__file__).resolve().parents[1] / "s2ld_core" / "weights" / "ibug68" / "S4.pt"
+    if not shipped.is_file():
+        tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+        real = LandmarkDetector.pretrained.__func__
+        tiny = classmethod(lambda cls, schema="ibug68", **kw: real(cls, schema, weights_dir=tmp_path))
+        monkeypatch.setattr(LandmarkDetector, "pretrained", tiny)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].faces and scope["crops"].shape[1:] == (32, 32, 3)
+    assert len(scope["mine"].faces) == 1
