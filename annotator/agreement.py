@@ -65,9 +65,12 @@ def _load(paths: Sequence[str | os.PathLike[str]]) -> list[AnnotationSet]:
             raise ValueError(f"{p}: no such annotation file") from None
         except FormatError as exc:
             raise ValueError(str(exc)) from None
-    schemas = {s.schema for s in sets}
-    if len(schemas) != 1:
-        raise ValueError(f"annotation files use different schemas {sorted(schemas)}; compare like with like")
+    first = sets[0].schema
+    for p, s in zip(paths[1:], sets[1:]):
+        if s.schema != first:
+            raise ValueError(
+                f"{p}: holds {s.schema} points but {paths[0]} holds {first}; compare files of one schema"
+            )
     return sets
 
 

@@ -25,12 +25,14 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from s2ld_core.io import check_writable
 from s2ld_core.schemas import SCHEMAS, get_schema
 
 from . import demo as demo_lib
 from .arguments import DEFAULT_ZOOM, add_annotate_arguments, add_demo_arguments  # noqa: F401 - re-exported
 from .render import MAX_ZOOM, MIN_ZOOM, reference_diagram, render_annotation_view
 from .store import (
+    IMAGE_SUFFIXES,
     MAX_IDLE_SECONDS,
     AnnotationStore,
     History,
@@ -555,14 +557,17 @@ def _demo_tab(models: demo_lib.Models, finder: demo_lib.FaceFinder, examples: li
     def run(upload, size, native):
         # ``preprocess=False``: Gradio has already checked the file is one of this session's uploads;
         # we decode it ourselves so that non-images get a readable refusal (see demo.load_upload).
+        # User errors are shown in the page; ``print_exception=False`` keeps their tracebacks (which
+        # say nothing the message does not) out of the terminal. Bugs still print theirs.
         if upload is None:
-            raise gr.Error("Upload a photo, take a webcam snapshot, or pick an example first.")
+            raise gr.Error("Upload a photo, take a webcam snapshot, or pick an example first.",
+                           print_exception=False)
         lr = None if native else int(size)
         try:
             image = demo_lib.load_upload(upload)
             results, note = demo_lib.analyse(image, lr, models, finder)
         except (ValueError, OSError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(str(exc), print_exception=False) from None
         panels = [(demo_lib.face_panel(r), f"face {i + 1}") for i, r in enumerate(results)]
         return demo_lib.overview(image, results), panels, demo_lib.results_markdown(results, note, models, lr)
 
@@ -585,10 +590,12 @@ def build_app(
     examples_dir: str | os.PathLike[str] | None = None,
     initial_tab: str = "annotate",
     device: str = "cpu",
+    models: demo_lib.Models | None = None,
 ) -> gr.Blocks:
     """The two-tab app. ``folder`` opens on page load (resuming at the first unfinished image);
     the folder box may open other folders only under ``root`` (default: ``folder``, else the cwd).
-    ``checkpoint`` enables model-assisted annotation and the demo's S²LD column."""
+    ``checkpoint`` enables model-assisted annotation and the demo's S²LD column (``models``: already
+    loaded ones, as the command line does to report a bad checkpoint before serving)."""
     get_schema(schema)
     cfg = AppConfig(
         folder=Path(folder).expanduser().resolve() if folder else None,
@@ -598,7 +605,8 @@ def build_app(
         order=order,
     )
     cfg.root = Path(root).expanduser().resolve() if root else (cfg.folder or Path.cwd().resolve())
-    models = demo_lib.load_models(checkpoint, baseline_checkpoint, device=device)
+    if models is None:
+        models = demo_lib.load_models(checkpoint, baseline_checkpoint, device=device)
     cfg.assist = models.s2ld
     finder = demo_lib.make_face_finder()
     ex_dir = Path(examples_dir) if examples_dir else Path(tempfile.gettempdir()) / "s2ld-demo-examples"
@@ -659,11 +667,43 @@ def launch(
 # --------------------------------------------------------------------------------------------------
 
 
+def _check_server_arguments(args: argparse.Namespace) -> None:
+    """Login and port: a wrong value is one line in the terminal, not a server that half works."""
+    _parse_auth(args.auth)
+    if args.port is not None and not 0 < args.port < 65536:
+        raise ValueError(f"--port {args.port}: choose a port between 1 and 65535")
+
+
+def _load_models_or_fail(args: argparse.Namespace) -> demo_lib.Models:
+    """A checkpoint named on the command line must load; say which and why before serving."""
+    if args.baseline_checkpoint and not args.checkpoint:
+        raise ValueError(f"{args.baseline_checkpoint}: --baseline-checkpoint is used only with --checkpoint")
+    models = demo_lib.load_models(args.checkpoint, args.baseline_checkpoint, device=args.device)
+    if models.errors:
+        raise ValueError(models.errors[0])
+    return models
+
+
+def _open_for_annotation(args: argparse.Namespace) -> AnnotationStore | None:
+    """Folder, annotation file, zoom and root checked up front, each problem one line naming the path."""
+    if not MIN_ZOOM <= args.zoom <= MAX_ZOOM:
+        raise ValueError(f"--zoom {args.zoom}: choose {MIN_ZOOM}-{MAX_ZOOM}")
+    if args.root and not Path(args.root).expanduser().is_dir():
+        raise ValueError(f"{args.root}: --root is not a folder")
+    if not args.folder:
+        return None
+    store = AnnotationStore.open(args.folder, args.schema, args.annotator or _default_annotator(), args.out)
+    if not store.keys:
+        raise ValueError(f"{args.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    check_writable(store.path)
+    return store
+
+
 def main_annotate(args: argparse.Namespace) -> int:
     """``s2ld annotate``: serve the annotator (or, with --export-*, export and exit)."""
     if args.export_coco or args.export_pts:
         if not args.folder:
-            raise SystemExit("s2ld annotate: --export-coco/--export-pts need the image folder")
+            raise ValueError("--export-coco/--export-pts need the image folder")
         name = args.annotator or _default_annotator()
         store = AnnotationStore.open(args.folder, args.schema, name, args.out)
         if args.export_coco:
@@ -671,16 +711,23 @@ def main_annotate(args: argparse.Namespace) -> int:
         if args.export_pts:
             print(f"wrote {store.export_pts(args.export_pts)}")
         return 0
+    _check_server_arguments(args)
+    _open_for_annotation(args)
+    models = _load_models_or_fail(args)
     app = build_app(args.folder, schema=args.schema, annotator=args.annotator, out=args.out,
                     checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                    root=args.root, order=args.order, zoom=args.zoom, device=args.device)
+                    root=args.root, order=args.order, zoom=args.zoom, device=args.device, models=models)
     launch(app, host=args.host, port=args.port, auth=args.auth)
     return 0
 
 
 def main_demo(args: argparse.Namespace) -> int:
     """``s2ld demo``: the same app, opened on the Demo tab."""
+    _check_server_arguments(args)
+    if args.examples_dir:
+        check_writable(args.examples_dir, folder=True)
+    models = _load_models_or_fail(args)
     app = build_app(checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                    examples_dir=args.examples_dir, initial_tab="demo", device=args.device)
+                    examples_dir=args.examples_dir, initial_tab="demo", device=args.device, models=models)
     launch(app, host=args.host, port=args.port, auth=args.auth)
     return 0

@@ -126,11 +126,22 @@ def checkpoint_hint() -> str:
 
 @dataclass
 class Models:
-    """The demo's detectors; either may be ``None``, and ``messages`` says why for the UI."""
+    """The demo's detectors; either may be ``None``, and ``messages`` says why for the UI.
+
+    ``errors`` holds one line per checkpoint that was *named* and could not be loaded: the command
+    line reports those in the terminal and stops before a server starts.
+    """
 
     s2ld: object | None = None
     baseline: object | None = None
     messages: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _named(path: str | os.PathLike[str], exc: Exception) -> str:
+    """One line that names ``path`` whether or not the exception text already does."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if str(path) in text else f"{path}: {text}"
 
 
 def _warm(model) -> None:
@@ -163,18 +174,23 @@ def load_models(
         _warm(models.s2ld)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         models.messages.append(f"Cannot load S²LD checkpoint {checkpoint}: {exc}. Make one with {hint}.")
+        models.errors.append(_named(checkpoint, exc))
         return models
     base = Path(baseline_checkpoint) if baseline_checkpoint else Path(checkpoint).with_name("hrld.pt")
     if not base.is_file():
         models.messages.append(
             f"No HR-LD checkpoint for the baseline ({base} not found); pass --baseline-checkpoint."
         )
+        if baseline_checkpoint:
+            models.errors.append(f"{base}: no such baseline checkpoint")
         return models
     try:
         models.baseline = UpscaleHRLDBaseline.from_checkpoint(base, device=device)
         _warm(models.baseline)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         models.messages.append(f"Cannot load the baseline checkpoint {base}: {exc}")
+        if baseline_checkpoint:
+            models.errors.append(_named(base, exc))
     return models
 
 

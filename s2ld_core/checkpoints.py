@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +53,15 @@ def safe_torch_load(path: str | Path, device: torch.device | str = "cpu", what: 
         raise ValueError(f"{path}: is a folder, not a {what} file")
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        refused = _REFUSED_GLOBAL.search(str(err))
+    except Exception as err:  # noqa: BLE001 - every unreadable file gets one line naming it
+        refused = isinstance(err, pickle.UnpicklingError) and _REFUSED_GLOBAL.search(str(err))
         if refused:
             raise ValueError(
                 f"{path}: refused to load this {what}: it asks to call or build {refused.group(1)!r}, "
                 "which a model file never needs (nothing from it was run)"
             ) from None
-        raise ValueError(f"{path}: cannot read this {what} ({_one_line(err)})") from None
-    except Exception as err:  # noqa: BLE001 - every unreadable file gets the same one-line message
+        if not zipfile.is_zipfile(path):  # torch would say e.g. "KeyError: 174812789"
+            raise ValueError(f"{path}: not a PyTorch checkpoint file (cannot read this {what})") from None
         raise ValueError(f"{path}: cannot read this {what} ({_one_line(err)})") from None
 
 

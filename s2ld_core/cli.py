@@ -18,14 +18,18 @@ from .train.config import PROFILES
 
 def cmd_data_preview(args: argparse.Namespace) -> None:
     from .data.preview import write_data_preview
+    from .io import check_writable
 
+    check_writable(args.out)  # before rendering the faces, not after
     path = write_data_preview(args.out, seed=args.seed, per_row=args.per_row)
     print(f"wrote {path}")
 
 
 def cmd_data_export_lfw(args: argparse.Namespace) -> None:
     from .data.sources import export_lfw_pngs
+    from .io import check_writable
 
+    check_writable(args.out, folder=True)
     paths = export_lfw_pngs(args.out)
     print(f"wrote {len(paths)} real LR faces to {args.out}")
 

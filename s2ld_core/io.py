@@ -4,6 +4,11 @@ Every writer serialises into a temporary file in the *same folder* as the target
 :func:`os.replace` is a rename on one file system, which POSIX and Windows make atomic), flushes and
 fsyncs it, then renames it over the target. If serialisation fails midway the temporary file is
 removed and the previous content of the target is left untouched. Parent folders are created.
+
+A target that cannot be written (a folder, a path through a file, a read-only folder) gives an
+``OSError`` whose message is one line naming the target and the reason, e.g.
+``/etc/passwd/x.json: cannot write here: /etc/passwd is a file, not a folder`` rather than
+``[Errno 17] File exists: '/etc/passwd'``. :func:`check_writable` tells the same before any work starts.
 """
 
 from __future__ import annotations
@@ -16,7 +21,47 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
+__all__ = [
+    "atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save",
+    "check_writable", "write_problem",
+]
+
+
+def write_problem(path: str | os.PathLike[str], folder: bool = False) -> str | None:
+    """Why ``path`` could not be created as a file (or, with ``folder``, a folder); ``None`` if it can.
+
+    Walks up to the nearest existing ancestor: it must be a folder we may write in. Nothing is created.
+    """
+    target = Path(path)
+    if target.is_dir() and not folder:
+        return "is a folder; give a file name"
+    if target.exists() and not target.is_dir() and folder:
+        return "is a file, not a folder"
+    if target.exists():
+        return None if os.access(target if target.is_dir() else target.parent, os.W_OK) else "no permission"
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"cannot write here: {ancestor} is a file, not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"cannot write here: no permission to write in {ancestor}"
+    return None
+
+
+def check_writable(path: str | os.PathLike[str], folder: bool = False) -> Path:
+    """:class:`ValueError` naming ``path`` if :func:`write_problem` finds one; returns the path."""
+    problem = write_problem(path, folder)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    return Path(path)
+
+
+def _explained(target: Path, err: OSError) -> OSError:
+    """The same kind of OSError, with one line that names ``target`` and says what is wrong."""
+    explained = type(err)(f"{target}: {write_problem(target) or err.strerror or err}")
+    explained.errno = err.errno  # kept for callers that test it; the text stays one plain line
+    return explained
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -41,8 +86,11 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     an obviously stale, hidden file rather than a truncated target.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise _explained(target, err) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -50,7 +98,10 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
             fh.flush()
             os.fsync(fh.fileno())
         _keep_mode(target, tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as err:  # e.g. the target is a folder
+            raise _explained(target, err) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -180,3 +180,30 @@ def test_lock_file_sits_beside_the_annotations_and_is_hidden(tmp_path):
     assert AnnotationStore.open(folder, "five", "ann").keys == ["a.png"]
     with pytest.raises(StoreError):
         store.modify("../x.png", lambda a: None)
+
+
+# ---- the demo keeps the terminal quiet for user errors ----------------------------------------------
+
+
+def test_demo_refusals_print_no_traceback(tmp_path, capfd):
+    pytest.importorskip("gradio")
+    gradio_client = pytest.importorskip("gradio_client")
+    from annotator.app import build_app, launch
+    from annotator.screenshots import free_port
+
+    app = build_app(examples_dir=tmp_path / "examples", initial_tab="demo")
+    launch(app, port=free_port(), block=False, quiet=True)
+    try:
+        client = gradio_client.Client(app.local_url, verbose=False)
+        text = tmp_path / "notes.png"
+        text.write_text("this is not a picture")
+        with pytest.raises(Exception, match="not an image"):
+            client.predict(gradio_client.handle_file(str(text)), 16, False, api_name="/demo")
+        huge = tmp_path / "huge.png"
+        assert cv2.imwrite(str(huge), np.zeros((5000, 300, 3), np.uint8))
+        with pytest.raises(Exception, match="too large"):
+            client.predict(gradio_client.handle_file(str(huge)), 16, False, api_name="/demo")
+    finally:
+        app.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err[-3000:]

@@ -79,9 +79,15 @@ def test_garbage_checkpoint_is_one_line(tmp_path):
     junk.write_bytes(b"\x80\x02not really a pickle" * 3)
     with pytest.raises(ValueError) as info:
         safe_torch_load(junk)
-    assert str(info.value).startswith(f"{junk}: cannot read this checkpoint") and "\n" not in str(info.value)
+    assert str(info.value) == f"{junk}: not a PyTorch checkpoint file (cannot read this checkpoint)"
     with pytest.raises(ValueError, match="is a folder"):
         safe_torch_load(tmp_path)
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"w": torch.zeros(100)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-200])
+    with pytest.raises(ValueError) as info:
+        safe_torch_load(truncated)
+    assert str(info.value).startswith(f"{truncated}: ") and "\n" not in str(info.value)
 
 
 def test_project_model_checkpoint_loads_weights_only(tmp_path):
