@@ -204,3 +204,33 @@ def test_readme_photo_snippet_runs_as_written(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["result"].faces and scope["crops"].shape[1:] == (32, 32, 3)
     assert len(scope["mine"].faces) == 1
+
+
+@pytest.mark.slow
+def test_quickstart_notebook_runs_with_tiny_inputs(tmp_path):
+    """notebooks/00_quickstart.ipynb: committed clean, one parameters cell, runs under papermill."""
+    from pathlib import Path
+
+    import nbformat
+    import papermill
+
+    from s2ld_core.study.notebooks import problems
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "00_quickstart.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert problems(nb) == []
+    assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
+    tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+    photo = tmp_path / "photo.png"
+    from skimage.data import astronaut
+
+    cv2.imwrite(str(photo), cv2.cvtColor(cv2.resize(astronaut(), (256, 256)), cv2.COLOR_RGB2BGR))
+    papermill.execute_notebook(
+        str(path), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+        parameters={"photo": str(photo), "checkpoint": str(tmp_path / "ibug68" / "S4.pt"), "align_size": 32},
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    pngs = [o for c in out.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2  # the overlay (_repr_png_) and the aligned crops
