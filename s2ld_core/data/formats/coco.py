@@ -17,12 +17,19 @@ ymax-ymin]``.
 
 Only images with status ``done`` are exported (COCO has no notion of "to do"); reading marks images
 with an annotation ``done`` and the others ``todo``.
+
+**Portable files.** ``file_name`` is relative to the folder the COCO file is written to (e.g.
+``../faces/a.png``), so the export keeps working when the whole tree is moved, copied to another
+machine or zipped; a relative ``image_root`` is taken as relative to that folder already. Coordinates
+are rounded to 1/1000 px: the values carry no more than that (clicks at ×16 are 1/16 px apart), and
+float32 noise such as ``8.708333015441895`` only makes diffs and reviews noisy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -41,6 +48,11 @@ __all__ = [
 COCO_KEYPOINT_OFFSET = 0.0  # COCO keypoint value minus our 0-based value (see module docstring)
 _PIXEL_CENTRE = 0.5  # continuous coordinate of pixel 0's centre in COCO boxes
 COCO_CATEGORY_ID = 1
+_DECIMALS = 3  # 1/1000 px
+
+
+def _r(value: float) -> float:
+    return round(float(value), _DECIMALS)
 
 
 def _coco_bbox(points: np.ndarray) -> list[float]:
@@ -48,19 +60,24 @@ def _coco_bbox(points: np.ndarray) -> list[float]:
     pts = points[np.isfinite(points).all(axis=1)].astype(np.float64)
     x0, y0 = pts.min(axis=0) + _PIXEL_CENTRE
     x1, y1 = pts.max(axis=0) + _PIXEL_CENTRE
-    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+    return [_r(x0), _r(y0), _r(x1 - x0), _r(y1 - y0)]
+
+
+def _points64(ann: ImageAnnotation) -> np.ndarray:
+    """``(K, 2)`` float64 with NaN rows for unplaced points: the stored values, without float32 noise."""
+    return np.array([[np.nan, np.nan] if p is None else p for p in ann.points], np.float64).reshape(-1, 2)
 
 
 def _flat_keypoints(ann: ImageAnnotation) -> list[float]:
-    pts, vis = ann.points_array().astype(np.float64), ann.coco_visibility()
+    pts, vis = _points64(ann), ann.coco_visibility()
     flat: list[float] = []
     for (x, y), v in zip(pts + COCO_KEYPOINT_OFFSET, vis):
-        flat += [0.0, 0.0, 0] if v == 0 else [float(x), float(y), int(v)]
+        flat += [0.0, 0.0, 0] if v == 0 else [_r(x), _r(y), int(v)]
     return flat
 
 
 def _annotation_entry(ann_id: int, image_id: int, ann: ImageAnnotation) -> dict[str, Any]:
-    bbox = _coco_bbox(ann.points_array())
+    bbox = _coco_bbox(_points64(ann))
     return {
         "id": ann_id,
         "image_id": image_id,
@@ -68,18 +85,41 @@ def _annotation_entry(ann_id: int, image_id: int, ann: ImageAnnotation) -> dict[
         "keypoints": _flat_keypoints(ann),
         "num_keypoints": int((ann.coco_visibility() > 0).sum()),
         "bbox": bbox,
-        "area": bbox[2] * bbox[3],
+        "area": _r(bbox[2] * bbox[3]),
         "iscrowd": 0,
     }
 
 
-def coco_dict(aset: AnnotationSet, image_root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The COCO document for the ``done`` images of ``aset``; ``image_root`` prefixes ``file_name``."""
+def _file_name(key: str, image_root: str | os.PathLike[str] | None, export_dir: Path | None) -> str:
+    """``key`` as seen from ``export_dir``: an absolute ``image_root`` becomes a relative path
+    (``../faces/a.png``); a relative one is already relative to the export folder and is kept."""
+    if image_root is None:
+        return key
+    root = Path(image_root)
+    if not root.is_absolute() or export_dir is None:
+        return (PurePosixPath(root.as_posix()) / key).as_posix()
+    try:
+        return Path(os.path.relpath(root.resolve() / key, export_dir.resolve())).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return (root / key).as_posix()
+
+
+def coco_dict(
+    aset: AnnotationSet,
+    image_root: str | os.PathLike[str] | None = None,
+    export_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """The COCO document for the ``done`` images of ``aset``.
+
+    ``file_name`` is the image key under ``image_root``, relative to ``export_dir`` (the folder of the
+    COCO file) when both are given; see the module docstring.
+    """
     schema = get_schema(aset.schema)
     images, annotations = [], []
     done = [(key, ann) for key, ann in aset.images.items() if ann.status == "done"]
+    folder = Path(export_dir) if export_dir is not None else None
     for image_id, (key, ann) in enumerate(done, start=1):
-        name = key if image_root is None else (PurePosixPath(Path(image_root).as_posix()) / key).as_posix()
+        name = _file_name(key, image_root, folder)
         images.append({"id": image_id, "file_name": name, "width": ann.width, "height": ann.height})
         if any(p is not None for p in ann.points):
             annotations.append(_annotation_entry(len(annotations) + 1, image_id, ann))
@@ -97,8 +137,9 @@ def coco_dict(aset: AnnotationSet, image_root: str | os.PathLike[str] | None = N
 def write_coco_keypoints(
     path: str | os.PathLike[str], aset: AnnotationSet, image_root: str | os.PathLike[str] | None = None
 ) -> Path:
-    """Export the ``done`` images of ``aset`` as COCO keypoints JSON, atomically."""
-    return atomic_write_json(path, coco_dict(aset, image_root), indent=2)
+    """Export the ``done`` images of ``aset`` as COCO keypoints JSON, atomically; ``file_name`` is
+    relative to the folder of ``path``."""
+    return atomic_write_json(path, coco_dict(aset, image_root, Path(path).parent), indent=2)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -128,9 +169,25 @@ def _check_categories(p: Path, categories: list[Any], schema: Schema) -> dict[An
     return cats
 
 
+def _key(p: Path, name: Any, image_root: str | os.PathLike[str] | None) -> str:
+    """The image key of ``file_name``: relative to ``image_root``, whether ``file_name`` starts with
+    the root (older exports, absolute paths) or is relative to the COCO file's folder (portable ones)."""
+    posix = PurePosixPath(str(name).replace("\\", "/"))
+    if image_root is None:
+        return posix.as_posix()
+    root = PurePosixPath(Path(image_root).as_posix())
+    if posix.is_relative_to(root):
+        return posix.relative_to(root).as_posix()
+    here = PurePosixPath(p.parent.resolve().as_posix())
+    full = PurePosixPath(posixpath.normpath((here / posix).as_posix()))
+    base = PurePosixPath(posixpath.normpath((here / root).as_posix()))
+    if root.is_absolute():
+        base = PurePosixPath(Path(image_root).resolve().as_posix())
+    return full.relative_to(base).as_posix() if full.is_relative_to(base) else posix.as_posix()
+
+
 def _image_table(p: Path, images: list[Any], image_root: str | os.PathLike[str] | None) -> dict[Any, tuple]:
-    """``image id -> (key, width, height)``; ``image_root`` is stripped from ``file_name`` if present."""
-    root = None if image_root is None else PurePosixPath(Path(image_root).as_posix())
+    """``image id -> (key, width, height)``, keys relative to ``image_root`` (see :func:`_key`)."""
     table: dict[Any, tuple] = {}
     seen: set[str] = set()
     for img in images:
@@ -141,10 +198,7 @@ def _image_table(p: Path, images: list[Any], image_root: str | os.PathLike[str] 
             raise FormatError(p, what) from None
         if image_id in table:
             raise FormatError(p, f"duplicate image id {image_id}")
-        posix = PurePosixPath(str(name).replace("\\", "/"))
-        if root is not None and posix.is_relative_to(root):
-            posix = posix.relative_to(root)
-        key = posix.as_posix()
+        key = _key(p, name, image_root)
         if key in seen:
             raise FormatError(p, f"file_name {key!r} is listed twice")
         seen.add(key)
