@@ -27,7 +27,7 @@ import numpy as np
 
 from s2ld_core.io import atomic_write_text
 
-from .errors import FormatError, format_float, parse_float
+from .errors import FormatError, format_float, parse_float, read_text
 
 __all__ = ["AflwRecord", "read_aflw_csv", "write_aflw_csv", "AFLW_NUM_POINTS", "AFLW_CSV_HEADER"]
 
@@ -77,18 +77,23 @@ def _looks_like_header(row: list[str]) -> bool:
 def read_aflw_csv(path: str | os.PathLike[str]) -> list[AflwRecord]:
     """Read an HRNet-layout AFLW CSV (header row required) into records with 0-based points."""
     p = Path(path)
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+    reader = csv.reader(io.StringIO(read_text(p), newline=""))
+    try:
         header = next(reader, None)
         if header is None:
             raise FormatError(p, "empty file: expected a header row")
         if not _looks_like_header(header):
             raise FormatError(p, f"first row is data, expected a header ({AFLW_CSV_HEADER[0]},...)", 1)
+        if len(header) != len(AFLW_CSV_HEADER):  # any other file would pass as "a header, no rows"
+            n = len(AFLW_CSV_HEADER)
+            raise FormatError(p, f"header has {len(header)} columns, an AFLW CSV has {n}: not an AFLW CSV", 1)
         records = []
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue  # blank line
             records.append(_parse_row(p, reader.line_num, row))
+    except csv.Error as exc:  # e.g. a NUL byte or a 4 MB field: not a CSV this reader should guess at
+        raise FormatError(p, f"not a readable CSV ({exc})", reader.line_num) from None
     return records
 
 

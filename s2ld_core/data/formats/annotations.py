@@ -32,7 +32,7 @@ import numpy as np
 from s2ld_core.io import atomic_write_json
 from s2ld_core.schemas import SCHEMAS, get_schema
 
-from .errors import FormatError
+from .errors import FormatError, load_json
 from .pts import write_pts
 
 __all__ = [
@@ -300,13 +300,7 @@ def annotations_from_dict(obj: Any, path: str | os.PathLike[str] = "<annotations
 def read_annotations(path: str | os.PathLike[str]) -> AnnotationSet:
     """Read and validate an annotation file (errors name the file, and the image where one is at fault)."""
     p = Path(path)
-    try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FormatError(p, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
-    except UnicodeDecodeError as exc:
-        raise FormatError(p, f"not UTF-8 text ({exc.reason})") from None
-    return annotations_from_dict(obj, p)
+    return annotations_from_dict(load_json(p), p)
 
 
 def write_annotations(path: str | os.PathLike[str], aset: AnnotationSet) -> Path:

@@ -39,7 +39,7 @@ from s2ld_core.io import atomic_write_json
 from s2ld_core.schemas import Schema, get_schema
 
 from .annotations import AnnotationSet, ImageAnnotation, utc_now_iso
-from .errors import FormatError
+from .errors import FormatError, load_json
 
 __all__ = [
     "write_coco_keypoints", "read_coco_keypoints", "coco_dict", "COCO_KEYPOINT_OFFSET", "COCO_CATEGORY_ID",
@@ -145,13 +145,6 @@ def write_coco_keypoints(
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _load_json(p: Path) -> Any:
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FormatError(p, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
-
-
 def _list_field(p: Path, doc: Any, name: str) -> list[Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get(name), list):
         raise FormatError(p, f"a COCO file needs a list {name!r} at the top level")
@@ -193,7 +186,7 @@ def _image_table(p: Path, images: list[Any], image_root: str | os.PathLike[str] 
     for img in images:
         try:
             image_id, name, width, height = img["id"], img["file_name"], int(img["width"]), int(img["height"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             what = f"image entry {json.dumps(img)[:80]} needs id, file_name, width, height"
             raise FormatError(p, what) from None
         if image_id in table:
@@ -230,7 +223,7 @@ def read_coco_keypoints(
 ) -> AnnotationSet:
     """Read a COCO keypoints file with one face per image into an :class:`AnnotationSet`."""
     p, sch = Path(path), get_schema(schema)
-    doc = _load_json(p)
+    doc = load_json(p)
     cats = _check_categories(p, _list_field(p, doc, "categories"), sch)
     table = _image_table(p, _list_field(p, doc, "images"), image_root)
     aset = AnnotationSet.new(sch.name, str((doc.get("info") or {}).get("contributor") or "coco"))

@@ -6,12 +6,15 @@ nothing, e.g. a JSON structure problem), the form editors and terminals turn int
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["FormatError", "format_float", "parse_float"]
+__all__ = ["FormatError", "format_float", "parse_float", "read_text", "load_json"]
 
 
 class FormatError(ValueError):
@@ -28,6 +31,39 @@ class FormatError(ValueError):
         # Exceptions pickle through ``args`` (one message here); rebuild from the real fields instead
         # so that errors raised in DataLoader worker processes survive the trip to the main process.
         return (type(self), (self.path, self.what, self.line))
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The file as UTF-8 text (a BOM dropped). Bytes that are not UTF-8 -- a binary file, a UTF-16
+    export, a file under the wrong name -- are one :class:`FormatError` naming the file, not a
+    ``UnicodeDecodeError`` that names only a byte; so is a NUL byte, which no text format here
+    allows and which would otherwise end up inside a file name. A missing file or a folder is the
+    ``OSError``."""
+    p = Path(path)
+    data = p.read_bytes()
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise FormatError(p, f"NUL byte at byte {nul}: a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        what = f"not UTF-8 text ({exc.reason} at byte {exc.start}); is this the right file?"
+        raise FormatError(p, what) from None
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; every way it can be malformed is one :class:`FormatError` naming it
+    (including nesting too deep for the parser and integers too long for Python to convert)."""
+    p = Path(path)
+    text = read_text(p)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(p, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    except RecursionError:
+        raise FormatError(p, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise FormatError(p, f"invalid JSON: {exc}") from None
 
 
 def format_float(value: float) -> str:

@@ -54,6 +54,8 @@ def read_imglab_xml(path: str | Path, num_points: int | None = 68) -> list[Imgla
         raise FormatError(path, f"cannot read the file ({err.strerror or err})") from None
     except ET.ParseError as err:
         raise FormatError(path, f"not well-formed XML ({err})", line=err.position[0]) from None
+    except (LookupError, ValueError) as err:  # e.g. an unknown encoding named in the XML declaration
+        raise FormatError(path, f"not readable XML ({err})") from None
     if root.tag != "dataset" or root.find("images") is None:
         raise FormatError(path, "not an imglab dataset (expected <dataset><images>…)")
     faces: list[ImglabFace] = []

@@ -23,7 +23,7 @@ import numpy as np
 
 from s2ld_core.io import atomic_write_text
 
-from .errors import FormatError, format_float, parse_float
+from .errors import FormatError, format_float, parse_float, read_text
 
 __all__ = ["read_pts", "write_pts", "pts_text", "PTS_OFFSET"]
 
@@ -39,11 +39,8 @@ class _PtsHeader:
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        # utf-8-sig: some tools write a BOM; splitlines handles CRLF files from Windows tools.
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"not a text file ({exc.reason})") from None
+    # A BOM (some tools write one) is dropped; splitlines handles CRLF files from Windows tools.
+    return read_text(path).splitlines()
 
 
 def _parse_header(path: Path, lines: list[str]) -> _PtsHeader:

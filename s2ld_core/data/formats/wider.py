@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import FormatError
+from .errors import FormatError, read_text
 
 __all__ = [
     "WIDER_ATTRIBUTES",
@@ -82,7 +82,7 @@ class _Lines:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
         self._items = [(i + 1, s.strip()) for i, s in enumerate(text.splitlines()) if s.strip()]
         self._pos = 0
 
@@ -150,6 +150,8 @@ def _read_image(lines: _Lines) -> WiderImage:
 def read_wider_bbx(path: str | os.PathLike[str]) -> list[WiderImage]:
     """Read a ``wider_face_*_bbx_gt.txt`` file; every image is kept, faces or not."""
     lines = _Lines(Path(path))
+    if lines.peek() is None:  # an empty list of images is never what a WIDER FACE file means
+        raise FormatError(path, "empty file: no images listed")
     images = []
     while lines.peek() is not None:
         images.append(_read_image(lines))
