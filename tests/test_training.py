@@ -148,8 +148,8 @@ def test_resume_after_kill_repeats_the_uninterrupted_losses(tiny_npz, tiny_g1, t
     )
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(
-        _train_cmd(tiny_npz, run, tiny_g1, []),
+    proc = subprocess.Popen(  # the same --max-steps: it sets the length of the one-cycle schedule
+        _train_cmd(tiny_npz, run, tiny_g1, ["--max-steps", "12"]),
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

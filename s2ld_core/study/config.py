@@ -270,7 +270,7 @@ def study_config(profile: str = "quick", **overrides: Any) -> StudyConfig:
             test_images_per_identity=5,
         )
         cfg.stage1 = StageBudget(epochs=4, lr=2e-3)
-        cfg.settings = StageBudget(epochs=7, lr=2e-3)
+        cfg.settings = StageBudget(epochs=10, lr=2e-3)
         cfg.hrld = StageBudget(epochs=2, batch_size=16, lr=2e-3)
         cfg.verification = VerificationConfig(epochs=12, disabled_pools=0)
     if profile in ("quick", "standard"):

@@ -122,7 +122,9 @@ class TrainConfig:
     augment: bool = True  # §4.1's scale/rotation/translation (+ flip) augmentation of the HR faces
     checkpoint_every_steps: int = 200
     samples_every_epochs: int = 1
-    max_steps: int | None = None  # stop early (tests, smoke runs); the schedule still follows epochs
+    # Stop early (tests, smoke runs). The "steps" schedule still follows the epochs; a "onecycle"
+    # schedule spans the steps actually run, min(epochs × steps per epoch, max_steps).
+    max_steps: int | None = None
     threads: int | None = None
 
     def validate(self) -> None:
