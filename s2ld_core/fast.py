@@ -66,7 +66,7 @@ BACKENDS: tuple[str, ...] = ("torch", "torch-fast", "onnx", "onnx-int8")
 INPUT_NAME, OUTPUT_NAME = "image", "heatmaps"
 _META_KEY = "s2ld"
 _META_FIELDS = ("kind", "role", "setting", "profile", "schema", "input_size", "sigma", "network",
-                "mean_shape")
+                "mean_shape", "shape_model")
 
 
 # ----------------------------------------------------------------------------- PyTorch speed options
@@ -309,6 +309,7 @@ class OnnxLandmarkDetector(HeatmapDetector):
             self.meta["path"] = str(model)
         self.schema = get_schema(self.meta["schema"])
         self.input_size = int(self.meta["input_size"])
+        self.init_decoding(self.meta)
         self.grow_interpolation = grow_interpolation
         self.threads = threads
         self.session = ort.InferenceSession(data, _session_options(threads),

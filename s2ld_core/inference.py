@@ -65,6 +65,13 @@ class HeatmapDetector:
     shape_model: PointDistributionModel | None = None
     decoding: str = "raw"
 
+    def init_decoding(self, meta: dict) -> None:
+        """The checkpoint's shape model, if it has one, and the default decoding: ``pdm`` where a
+        shape model exists (measured better on held-out rendered faces; README), else ``raw``."""
+        shape = meta.get("shape_model")
+        self.shape_model = PointDistributionModel.from_dict(shape) if shape else None
+        self.decoding = "pdm" if self.shape_model is not None else "raw"
+
     def set_decoding(self, decoding: str) -> HeatmapDetector:
         """``raw`` (heatmap peaks) or ``pdm`` (the shape model fitted to the peaks, weighted by their
         confidence; see :mod:`s2ld_core.shape_model`). Returns ``self`` for chaining."""
@@ -130,9 +137,7 @@ class LandmarkDetector(HeatmapDetector):
         self.meta = meta or {}
         self.grow_interpolation = grow_interpolation
         self.name = f"S²LD {self.meta.get('setting', '')}".strip()
-        shape = self.meta.get("shape_model")
-        self.shape_model = PointDistributionModel.from_dict(shape) if shape else None
-        self.decoding = "raw"
+        self.init_decoding(self.meta)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> LandmarkDetector:
@@ -159,9 +164,8 @@ class LandmarkDetector(HeatmapDetector):
         path = root / str(schema) / "S4.pt"
         if not path.is_file():
             raise ValueError(
-                f"{path}: no shipped {schema} weights in this installation; train them with `s2ld train "
-                f"stage2 --setting S4 --schema {schema} --g1 G1.pt --out runs/{schema}` and copy "
-                f"runs/{schema}/checkpoints/S4.pt there, or use LandmarkDetector.from_checkpoint(path)"
+                f"{path}: no shipped {schema} weights in this installation; make them with `python "
+                f"scripts/train_weights.py --schema {schema}` or use LandmarkDetector.from_checkpoint(path)"
             )
         return cls.from_checkpoint(path, device)
 
