@@ -150,6 +150,12 @@ def _warm(model) -> None:
     model.predict([np.zeros((size, size, 3), np.uint8)])
 
 
+def _shipped() -> Path:
+    from s2ld_core.inference import shipped_weights
+
+    return shipped_weights("ibug68")
+
+
 def load_models(
     checkpoint: str | os.PathLike[str] | None,
     baseline_checkpoint: str | os.PathLike[str] | None = None,
@@ -161,6 +167,8 @@ def load_models(
     models = Models()
     command, _, comment = checkpoint_hint().partition("(")  # "cmd   (what it writes)": code + prose
     hint = f"`{command.strip()}`" + (f" ({html.escape(comment.strip())}" if comment else "")
+    if not checkpoint and _shipped().is_file():
+        checkpoint = _shipped()  # the detector shipped inside the package
     if not checkpoint:
         models.messages.append(f"No S²LD checkpoint loaded. Make one with {hint}, then pass --checkpoint.")
         return models

@@ -40,6 +40,12 @@ def default_checkpoint_hint() -> str:
     )
 
 
+def shipped_weights(schema: str = "ibug68", weights_dir: str | Path | None = None) -> Path:
+    """Where the detector shipped inside the package for ``schema`` lives (it may be absent)."""
+    root = Path(weights_dir) if weights_dir else Path(__file__).resolve().parent / "weights"
+    return root / str(schema) / "S4.pt"
+
+
 def as_image_list(images) -> list[np.ndarray]:
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return [to_rgb_uint8(im) for im in images]
@@ -160,8 +166,7 @@ class LandmarkDetector(HeatmapDetector):
     ) -> LandmarkDetector:
         """The weights shipped inside the package for ``schema``: ``s2ld_core/weights/<schema>/S4.pt``
         (so that one line gives a working detector, as face-alignment and dlib do)."""
-        root = Path(weights_dir) if weights_dir else Path(__file__).resolve().parent / "weights"
-        path = root / str(schema) / "S4.pt"
+        path = shipped_weights(schema, weights_dir)
         if not path.is_file():
             raise ValueError(
                 f"{path}: no shipped {schema} weights in this installation; make them with `python "
