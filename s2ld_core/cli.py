@@ -122,58 +122,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 # ----------------------------------------------------------------------------- predict / evaluate
 
 
-def _image_files(inputs: list[str]) -> list[Path]:
-    exts = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in exts)
-            if not found:
-                raise ValueError(f"{p}: no images ({', '.join(sorted(exts))}) in this folder")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise ValueError(f"{p}: no such file or folder")
-    return files
-
-
-def _read_images(files: list[Path]):
-    import cv2
-
-    images = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"{f}: cannot read this image (corrupt or not an image)")
-        images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    return images
-
-
 def cmd_predict(args: argparse.Namespace) -> None:
     """Photos or face crops → JSON/CSV/overlays (``s2ld_core.predict_photos``)."""
     from .predict_photos import run_predict
 
     run_predict(args)
-
-
-
-def _imglab_files(items: list[str]) -> list[Path]:
-    """imglab XML files named directly or found in the named folders."""
-    files: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(p.glob("*.xml"))
-            if not found:
-                raise ValueError(f"{p}: no imglab .xml files in this folder")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise ValueError(f"{p}: no such file or folder")
-    return files
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -195,8 +148,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         source = args.annotations
     elif args.imglab:
         from .data.datasets import load_imglab_faces
+        from .predict_photos import input_files
 
-        xml = _imglab_files(args.imglab)
+        xml = input_files(args.imglab, (".xml",), "imglab .xml files")
         faces = load_imglab_faces(xml, det.input_size, camera=args.camera)
         source = f"{', '.join(map(str, args.imglab))} ({args.camera or 'native resolution'})"
     else:

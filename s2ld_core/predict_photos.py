@@ -43,13 +43,19 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 def image_files(inputs: list[str]) -> list[Path]:
     """Every image named or found (recursively) in the named folders; a missing path is an error."""
+    return input_files(inputs, IMAGE_EXTENSIONS, f"images ({', '.join(IMAGE_EXTENSIONS)})")
+
+
+def input_files(inputs: list[str], suffixes, what: str) -> list[Path]:
+    """Files named, or found recursively in the named folders by suffix; a missing path or a folder
+    without any is a one-line error naming it."""
     files: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in suffixes)
             if not found:
-                raise ValueError(f"{p}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+                raise ValueError(f"{p}: no {what} in this folder")
             files += found
         elif p.is_file():
             files.append(p)
