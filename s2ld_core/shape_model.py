@@ -86,7 +86,7 @@ class PointDistributionModel:
         """Shapes ``(B, K, 2)`` in the model frame for coefficients ``(B, M)``."""
         return self.mean + (coefficients @ self.modes).reshape(len(coefficients), -1, 2)
 
-    def fit_points(self, points: np.ndarray, weights: np.ndarray, iterations: int = 8,
+    def fit_points(self, points: np.ndarray, weights: np.ndarray, iterations: int = 6,
                    prior: float = 1.0, robust_px: float | None = 1.5, limit: float = 3.0) -> np.ndarray:
         """The PDM shape that best explains ``points (B, K, 2)`` with ``weights (B, K)`` ≥ 0.
 
@@ -95,6 +95,7 @@ class PointDistributionModel:
         in the model frame; coefficients are clamped to ±``limit`` standard deviations. With
         ``robust_px``, each point's weight is multiplied by a Cauchy factor ``1 / (1 + (r/robust_px)²)``
         of its residual ``r`` (in the points' pixels), so outlying peaks lose their pull.
+        Everything is batched matrix products: it sits on the inference hot path.
         """
         pts = np.asarray(points, np.float64)
         w0 = np.clip(np.nan_to_num(np.asarray(weights, np.float64)), 0.0, None)
@@ -102,35 +103,33 @@ class PointDistributionModel:
             return self.fit_points(pts[None], w0[None], iterations, prior, robust_px, limit)[0]
         if pts.shape[1:] != self.mean.shape:
             raise ValueError(f"fit_points: expected (B, {self.num_points}, 2) points, got {pts.shape}")
-        b_count, k = pts.shape[:2]
         pts = np.nan_to_num(pts)
         w0 = w0 + 1e-3  # every point keeps a whisper of a vote, so an all-weak face is still placed
-        P = self.modes.astype(np.float64).reshape(len(self.variances), k, 2)  # (M, K, 2)
-        lam = self.variances.astype(np.float64)
-        coef = np.zeros((b_count, len(lam)))
-        w = w0.copy()
+        P = self.modes.astype(np.float64)  # (M, 2K), flattened as x0, y0, x1, y1, …
+        mean = self.mean.astype(np.float64).reshape(-1)  # (2K,)
+        ridge = np.diag(1.0 / self.variances.astype(np.float64))
+        bound = limit * np.sqrt(self.variances.astype(np.float64))
+        coef = np.zeros((len(pts), len(bound)))
+        w = w0
         for _ in range(iterations):
-            model = self.shape(coef)
+            model = (mean + coef @ P).reshape(pts.shape)
             A, t = _similarity_fit(model, pts, w)
-            fitted = np.einsum("bij,bkj->bki", A, model) + t[:, None]
             if robust_px:
-                r2 = ((fitted - pts) ** 2).sum(-1)
-                w = w0 / (1.0 + r2 / robust_px**2)
-            Ainv = np.linalg.inv(A)
-            y = np.einsum("bij,bkj->bki", Ainv, pts - t[:, None])  # points in the model frame
-            resid = y - self.mean
-            scale2 = np.abs(np.linalg.det(A))  # pixel² per model-frame unit²
+                fitted = model @ A.transpose(0, 2, 1) + t[:, None]
+                w = w0 / (1.0 + ((fitted - pts) ** 2).sum(-1) / robust_px**2)
+            # Points in the model frame: A is a scaled rotation, so A⁻¹ = Aᵀ / det A.
+            det = np.maximum(A[:, 0, 0] ** 2 + A[:, 1, 0] ** 2, 1e-12)
+            y = ((pts - t[:, None]) @ A) / det[:, None, None]
+            resid = y.reshape(len(pts), -1) - mean
             sigma2 = np.maximum((w * ((y - model) ** 2).sum(-1)).sum(-1) / np.maximum(w.sum(-1), 1e-9),
-                                0.25 / scale2)  # at least (0.5 px)² of noise
-            PW = P[None] * w[:, None, :, None]  # (B, M, K, 2)
-            lhs = np.einsum("bmkd,nkd->bmn", PW, P) + prior * sigma2[:, None, None] * np.diag(1.0 / lam)[None]
-            rhs = np.einsum("bmkd,bkd->bm", PW, resid)
-            coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
-            bound = limit * np.sqrt(lam)
-            coef = np.clip(coef, -bound, bound)
-        model = self.shape(coef)
+                                0.25 / det)  # at least (0.5 px)² of noise
+            PW = P[None] * np.repeat(w, 2, axis=1)[:, None, :]  # (B, M, 2K)
+            lhs = PW @ P.T + prior * sigma2[:, None, None] * ridge
+            rhs = (PW @ resid[..., None])
+            coef = np.clip(np.linalg.solve(lhs, rhs)[..., 0], -bound, bound)
+        model = (mean + coef @ P).reshape(pts.shape)
         A, t = _similarity_fit(model, pts, w)
-        return (np.einsum("bij,bkj->bki", A, model) + t[:, None]).astype(np.float32)
+        return (model @ A.transpose(0, 2, 1) + t[:, None]).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists (a checkpoint stores it beside the weights)."""
