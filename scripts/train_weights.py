@@ -1,0 +1,135 @@
+"""Train the detector shipped inside the package (``s2ld_core/weights/<schema>/``), from nothing but
+the embedded default, and score it. One recorded recipe, rerunnable and resumable:
+
+    .venv/bin/python scripts/train_weights.py --out runs/weights            # train, score, install
+    .venv/bin/python scripts/train_weights.py --out runs/weights --resume   # after a kill
+
+Recipe (the ``standard`` profile): G1/D1 against real LR faces (scikit-image's 100 LFW faces — the
+unlabelled real pool; no labelled real face is ever used), then G2 in setting S4 on rendered faces
+(G1's images and the camera family) with D2, and D3 seeing G2's heatmaps on the same real LR faces;
+and HR-LD (G2 at 128² on the HR renders) for the upscale + HR-LD baseline beside it.
+The install step copies ``S4.pt`` with the run's ``config.yaml``, ``stats.jsonl`` and
+``summary.json``, plus ``evaluation.json``: NME (box) on the embedded target-LR test set and on the
+PASCAL faces (``data/pascal-faces-68``) at native resolution and through the target camera, raw
+and shape-model decoding, beside the mean shape. Those sets score; they choose nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/weights", help="run folder (G1 and S4 runs inside)")
+    p.add_argument("--schema", default="ibug68", choices=("ibug68", "aflw19", "five"))
+    p.add_argument("--real-lr", default="lfw", help="unlabelled real LR pool (default: LFW's 100 faces)")
+    p.add_argument("--g1-steps", type=int, default=300)
+    p.add_argument("--s4-steps", type=int, default=1200)
+    p.add_argument("--hrld-steps", type=int, default=400,
+                   help="HR-LD at 128² for the upscale + HR-LD baseline (the demo's second column); 0: none")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
+    p.add_argument("--install", default=str(ROOT / "s2ld_core" / "weights"), help="where the weights go")
+    p.add_argument("--no-install", action="store_true", help="train and score only")
+    return p.parse_args(argv)
+
+
+def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
+    from s2ld_core.train.launch import train_stage1, train_stage2
+
+    final = run / "checkpoints" / ("G1.pt" if stage == "stage1" else f"{cfg.stage2.setting}.pt")
+    if final.exists() and (run / "summary.json").exists():
+        print(f"{run}: finished already, reusing {final}", flush=True)
+        return final
+    resume = resume and (run / "checkpoints" / "last.pt").exists()
+    t0 = time.perf_counter()
+    fn = train_stage1 if stage == "stage1" else train_stage2
+    path = fn(cfg, run, resume=resume, progress=True)
+    print(f"{run}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return path
+
+
+def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
+    """NME (box, %) on the target-LR test set and the PASCAL faces, raw and PDM, beside the mean shape
+    (and upscale + HR-LD with ``hrld``)."""
+    from s2ld_core.data.datasets import embedded_target_test, load_imglab_faces
+    from s2ld_core.evaluation import evaluate_detector
+    from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline
+    from s2ld_core.train.config import DataConfig
+
+    det = LandmarkDetector.from_checkpoint(checkpoint).set_decoding("pdm")
+    test = embedded_target_test(DataConfig(schema=det.schema.name))
+    sets = {"target-LR test (rendered, held-out camera)": test}
+    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
+    if xml:
+        sets["PASCAL faces, native"] = load_imglab_faces(xml)
+        sets["PASCAL faces, target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
+    methods = {
+        "raw": LandmarkDetector.from_checkpoint(checkpoint).set_decoding("raw"),
+        "pdm": det,
+        "mean shape": MeanShapeBaseline.from_checkpoint(checkpoint),
+    }
+    if hrld is not None:
+        methods["upscale + HR-LD"] = UpscaleHRLDBaseline.from_checkpoint(hrld).set_decoding("raw")
+    out = {}
+    for name, faces in sets.items():
+        out[name] = {"faces": len(faces)} | {
+            m: round(100 * evaluate_detector(d, faces, normalizer="box").summary["nme"], 2)
+            for m, d in methods.items()
+        }
+    return out
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    from s2ld_core.train.config import profile_config
+
+    out = Path(args.out)
+    g1 = profile_config("standard", "stage1")
+    g1.seed, g1.threads, g1.max_steps = args.seed, args.threads, args.g1_steps
+    g1.data.target_lr, g1.data.schema = args.real_lr, args.schema
+    g1_path = _train("stage1", g1, out / "G1", args.resume)
+
+    s4 = profile_config("standard", "stage2")
+    s4.seed, s4.threads, s4.max_steps = args.seed, args.threads, args.s4_steps
+    s4.data.target_lr, s4.data.schema = args.real_lr, args.schema
+    s4.stage2.setting, s4.stage2.g1_checkpoint = "S4", str(g1_path)
+    s4_path = _train("stage2", s4, out / "S4", args.resume)
+
+    hrld_path = None
+    if args.hrld_steps:
+        hrld = profile_config("standard", "stage2")
+        hrld.seed, hrld.threads, hrld.max_steps = args.seed, args.threads, args.hrld_steps
+        hrld.data.schema, hrld.optim.batch_size = args.schema, 16
+        hrld.stage2.setting = "hrld"
+        hrld_path = _train("stage2", hrld, out / "hrld", args.resume)
+
+    evaluation = score(s4_path, args.seed, hrld_path)
+    print(json.dumps(evaluation, indent=1))
+    (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    if args.no_install:
+        return
+    dest = Path(args.install) / args.schema
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(s4_path, dest / "S4.pt")
+    for name in ("config.yaml", "stats.jsonl", "summary.json"):
+        shutil.copyfile(out / "S4" / name, dest / name)
+    shutil.copyfile(out / "G1" / "summary.json", dest / "G1_summary.json")
+    if hrld_path is not None:
+        shutil.copyfile(hrld_path, dest / "hrld.pt")
+    (dest / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    print(f"installed {dest / 'S4.pt'}")
+
+
+if __name__ == "__main__":
+    main()
