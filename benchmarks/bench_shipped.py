@@ -2,7 +2,8 @@
 
 Prints markdown tables and writes ``reports/benchmarks/shipped_<schema>.json`` plus two figures:
 
-* **accuracy**: NME (box, %) on the embedded target-LR test set (rendered faces, the held-out camera)
+* **accuracy**: NME (box, %) on the validation set (rendered, camera family: where the default
+  decoding was chosen), on the embedded target-LR test set (rendered faces, the held-out camera)
   and on the 43 real PASCAL faces (``data/pascal-faces-68``) at native resolution and through the
   target camera — PyTorch raw and shape-model decoding, ONNX fp32 and int8 (the int8 model's accuracy
   on trained weights), the mean shape, and ``--hrld`` (upscale + HR-LD) where given;
@@ -50,11 +51,14 @@ def _detectors(schema: str, hrld: str | None) -> dict:
 
 
 def accuracy(dets: dict, schema: str, seed: int = 0) -> dict:
-    from s2ld_core.data.datasets import embedded_target_test, load_imglab_faces
+    from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
     from s2ld_core.evaluation import evaluate_detector
     from s2ld_core.train.config import DataConfig
 
-    sets = {"target-LR test": embedded_target_test(DataConfig(schema=schema), progress=False)}
+    sets = {
+        "validation": embedded_validation(schema),
+        "target-LR test": embedded_target_test(DataConfig(schema=schema), progress=False),
+    }
     xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
     if xml:
         sets["PASCAL native"] = load_imglab_faces(xml)

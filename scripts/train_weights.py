@@ -62,14 +62,17 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
 def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
     """NME (box, %) on the target-LR test set and the PASCAL faces, raw and PDM, beside the mean shape
     (and upscale + HR-LD with ``hrld``)."""
-    from s2ld_core.data.datasets import embedded_target_test, load_imglab_faces
+    from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
     from s2ld_core.evaluation import evaluate_detector
     from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline
     from s2ld_core.train.config import DataConfig
 
     det = LandmarkDetector.from_checkpoint(checkpoint).set_decoding("pdm")
     test = embedded_target_test(DataConfig(schema=det.schema.name))
-    sets = {"target-LR test (rendered, held-out camera)": test}
+    sets = {
+        "validation (rendered, camera family)": embedded_validation(det.schema.name),
+        "target-LR test (rendered, held-out camera)": test,
+    }
     xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
     if xml:
         sets["PASCAL faces, native"] = load_imglab_faces(xml)

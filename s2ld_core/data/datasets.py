@@ -30,6 +30,7 @@ from ..train.config import DataConfig
 
 # Identity ranges of the three embedded roles; far apart so they can never meet.
 TRAIN_ID_BASE, POOL_ID_BASE, TEST_ID_BASE = 0, 100_000, 200_000
+VALIDATION_ID_BASE = 50_000  # choices (e.g. the default decoding) are made here, never on a test set
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -163,6 +164,23 @@ def embedded_test_hr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> L
 def _test_hr(cfg: DataConfig, seed: int, progress: bool) -> LabelledFaces:
     n, per = cfg.embedded_test_identities, cfg.embedded_test_images_per_identity
     return _cached(cfg, "test-hr", (n, per, seed), lambda: _render(TEST_ID_BASE, n, per, seed + 2, progress))
+
+
+def embedded_validation(schema: str = "ibug68", identities: int = 40, per_identity: int = 5,
+                        seed: int = 0, cache_dir: str | None = None) -> LabelledFaces:
+    """A validation set to make choices on: renderer identities of their own, each face through a
+    chain of the broad camera family (so no target-camera face, and no test face, ever decides)."""
+    from .degrade import degrade
+
+    def build() -> LabelledFaces:
+        hr = _render(VALIDATION_ID_BASE, identities, per_identity, seed + 3, False)
+        views = [degrade("camera-family", im, p, np.random.default_rng([seed, 3, i]))
+                 for i, (im, p) in enumerate(zip(hr.images, hr.points))]
+        pts = np.stack([v[1] for v in views]).astype(np.float32)
+        return LabelledFaces(np.stack([v[0] for v in views]), pts, hr.visible, hr.identity, hr.schema)
+
+    cfg = DataConfig(cache_dir=cache_dir)
+    return _cached(cfg, "validation", (identities, per_identity, seed), build).to_schema(schema)
 
 
 def embedded_target_test(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
