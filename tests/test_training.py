@@ -231,3 +231,47 @@ def test_stage2_without_g1_is_a_clear_error(tiny_npz, tmp_path):
     cfg.stage2.setting = "S3"
     with pytest.raises(ValueError, match="--g1"):
         train_stage2(cfg, tmp_path / "x", progress=False)
+
+
+def test_profiles_randomise_cameras_except_the_papers():
+    for profile in ("quick", "standard"):
+        cfg = profile_config(profile, "stage2")
+        assert cfg.stage2.lr_augment == "camera-family" and cfg.optim.schedule == "onecycle"
+    paper = profile_config("paper", "stage2")
+    assert paper.stage2.lr_augment == "none" and paper.optim.schedule == "steps"
+    assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
+
+
+def test_eq15_weights_only_need_to_be_non_negative():
+    cfg = profile_config("quick", "stage2")
+    cfg.stage2.setting = "S1"
+    cfg.stage2.a, cfg.stage2.b, cfg.stage2.c = 0.05, 0.1, 1.0  # any order of the *weights* is allowed
+    cfg.validate()
+    cfg.stage2.c = -1.0
+    with pytest.raises(ValueError, match="≥ 0"):
+        cfg.validate()
+
+
+def test_camera_family_mix_replaces_faces_with_exact_points_and_is_seeded(tiny_npz):
+    from s2ld_core.geometry import resize_points
+    from s2ld_core.train.batches import to_tensor
+    from s2ld_core.train.runner import DistContext, seed_step
+    from s2ld_core.train.stage2 import Stage2
+
+    faces = LabelledFaces.load_npz(tiny_npz)
+    cfg = _cfg(tiny_npz, "stage2")
+    cfg.stage2.setting = "S1"
+    stage = Stage2(cfg, faces, None, torch.device("cpu"), DistContext())
+    images, points, _ = stage.hr.batch(np.arange(8), 0)
+    lr, pts = stage.lr_inputs(to_tensor(images, stage.device), points)
+
+    cfg.stage2.lr_augment_prob = 1.0
+    mixed, mixed_pts = stage.camera_family_mix(lr, pts, images, points, seed_step(0, 5))
+    again, _ = stage.camera_family_mix(lr, pts, images, points, seed_step(0, 5))
+    assert torch.equal(mixed, again)  # a pure function of the step: exact resume holds
+    assert all(not torch.equal(mixed[i], lr[i]) for i in range(8))
+    np.testing.assert_allclose(mixed_pts, resize_points(points, 32 / 128), atol=1e-4)
+
+    cfg.stage2.lr_augment_prob = 0.0
+    same, same_pts = stage.camera_family_mix(lr, pts, images, points, seed_step(0, 5))
+    assert torch.equal(same, lr) and np.array_equal(same_pts, pts)
