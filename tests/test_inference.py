@@ -146,3 +146,31 @@ def test_cli_predict_and_evaluate_round_trip(tmp_path, capsys):
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["n"] == 3 and metrics["nme"] < 1e-3 and metrics["normalizer"] == "box"
     assert (tmp_path / "ev" / "ced.png").exists()
+
+
+def test_cli_evaluates_on_imglab_faces_natively_and_through_a_camera(tmp_path, capsys):
+    from pathlib import Path
+
+    pascal = Path(__file__).resolve().parents[1] / "data" / "pascal-faces-68"
+    if not pascal.is_dir():
+        pytest.skip("data/pascal-faces-68 not in this checkout")
+    ck = tmp_path / "m.pt"
+    _checkpoint(ck, schema="ibug68", k=68)
+    for extra in ([], ["--camera", "target-camera"]):
+        out = tmp_path / f"eval{len(extra)}"
+        args = ["evaluate", "--checkpoint", str(ck), "--imglab", str(pascal), "--out", str(out), *extra]
+        assert main(args) == 0
+        assert json.loads((out / "metrics.json").read_text())["n"] == 43
+    printed = capsys.readouterr().out
+    assert "native resolution" in printed and "target-camera" in printed
+    assert main(["evaluate", "--checkpoint", str(ck), "--imglab", str(tmp_path / "nope")]) == 2
+    assert "nope: no such file or folder" in capsys.readouterr().err
+
+
+def test_shape_model_decoding_is_selectable_and_refused_without_a_model():
+    det = LandmarkDetector(FixedHeatmaps(), "five", 32)
+    assert det.decoding == "raw"
+    with pytest.raises(ValueError, match="no shape model"):
+        det.set_decoding("pdm")
+    with pytest.raises(ValueError, match="unknown decoding"):
+        det.set_decoding("magic")

@@ -384,3 +384,13 @@ def test_explorers_are_widgets_with_a_frontend_and_pictures_without(tmp_path):
     assert isinstance(
         widgets.degradation_explorer(static, data.train_hr.images, data.train_hr.points, n=3), Image
     )
+
+
+def test_g1_learns_the_target_domain_in_quick_and_standard_and_lfw_in_paper():
+    assert study_config("quick").g1_real_lr == "embedded"
+    assert study_config("standard").g1_real_lr == "embedded"
+    assert study_config("quick", target_lr="lfw").g1_real_lr == "lfw"  # follows the target domain
+    assert study_config("quick", g1_real_lr="lfw").g1_real_lr == "lfw"  # the paper's variant on request
+    assert study_config("paper").g1_real_lr == "lfw"
+    plan = [row["run"] for row in runner.training_plan(study_config())]
+    assert "G1_target" not in plan  # one domain: one G1, and L4's S4 is S4

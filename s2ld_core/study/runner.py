@@ -120,10 +120,12 @@ def _sci(x: float) -> str:
 def _lr_steps(tcfg) -> str:
     o = tcfg.optim
     cap = f", at most {tcfg.max_steps} steps" if tcfg.max_steps else ""
-    return (
-        f"{o.epochs} epochs, batch {o.batch_size}, Adam lr {_sci(o.lr)}, betas {tuple(o.betas)}, "
-        f"lr x{o.lr_decay:g} at epochs {o.milestone_epochs()}{cap}"
+    decay = (
+        "one-cycle (warm-up, cosine down)" if o.schedule == "onecycle"
+        else f"lr x{o.lr_decay:g} at epochs {o.milestone_epochs()}"
     )
+    optimiser = f"{o.epochs} epochs, batch {o.batch_size}, Adam lr {_sci(o.lr)}, betas {tuple(o.betas)}"
+    return f"{optimiser}, {decay}{cap}"
 
 
 def training_plan(cfg: StudyConfig) -> list[dict[str, Any]]:
