@@ -730,10 +730,9 @@ def real_face_sets(study: Study) -> dict[str, LabelledFaces]:
     xml = sorted(folder.glob("*.xml")) if folder.is_dir() else []
     if not xml:
         return {}
-    return {
-        "native": load_imglab_faces(xml),
-        "target camera": load_imglab_faces(xml, camera="target-camera", seed=study.cfg.seed),
-    }
+    schema = study.cfg.schema  # in the study's schema, so overlays draw like with like
+    camera = load_imglab_faces(xml, camera="target-camera", seed=study.cfg.seed)
+    return {"native": load_imglab_faces(xml).to_schema(schema), "target camera": camera.to_schema(schema)}
 
 
 def real_face_columns(sets: Mapping[str, LabelledFaces]) -> tuple[tuple[str, str, str | None], ...]:
