@@ -14,6 +14,11 @@ every table that uses it labels the rows "random weights, timing only".
   FAN uses the hierarchical, parallel, multi-scale block (three 3×3 convs whose outputs are
   concatenated), about 1.9× the arithmetic. ``block="bottleneck"`` (default, the conservative peer)
   or ``block="hpm"`` (the released FAN's block) choose.
+* :class:`S3FD` — the face detector face-alignment runs before FAN by default (``sfd``; Zhang et
+  al., ICCV 2017): VGG-16's 13 convolutions, fc6 as a 3×3 conv of dilation 3 (1024), fc7 1×1, two
+  extra stride-2 stages, L2-normalised conv3_3/4_3/5_3, and a class (max-out 4 on conv3_3) and box
+  head on each of the six sources. Simplification: none in the graph; anchors and NMS are not run
+  (they cost little beside the convolutions).
 * :class:`HRNetW18` — HRNetV2-W18 as configured for facial landmarks (Wang et al., TPAMI 2020,
   ``face_alignment_*_hrnet_w18``): two 3×3/2 stem convs (256² → 64²), four bottlenecks, then stages of
   1, 4 and 3 high-resolution modules with 2, 3 and 4 parallel branches of widths 18/36/72/144 (four
@@ -31,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FAN", "HRNetW18", "build_peer", "PEERS", "PEER_NOTE"]
+__all__ = ["FAN", "HRNetW18", "S3FD", "build_peer", "PEERS", "PEER_NOTE"]
 
 PEER_NOTE = "random weights, timing only"
 
@@ -241,6 +246,48 @@ class HRNetW18(nn.Module):
 
 
 # ----------------------------------------------------------------------------- registry
+
+class S3FD(nn.Module):
+    """S3FD's graph (see the module docstring); ``forward`` returns the six heads' outputs."""
+
+    def __init__(self):
+        super().__init__()
+        vgg = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256), "M",
+               (256, 512), (512, 512), (512, 512), "M", (512, 512), (512, 512), (512, 512), "M"]
+        self.stages = nn.ModuleList()
+        layers: list[nn.Module] = []
+        for item in vgg:
+            if item == "M":
+                self.stages.append(nn.Sequential(*layers))
+                layers = [nn.MaxPool2d(2, 2)]
+            else:
+                layers += [nn.Conv2d(item[0], item[1], 3, padding=1), nn.ReLU(inplace=True)]
+        self.fc = nn.Sequential(
+            *layers, nn.Conv2d(512, 1024, 3, padding=3, dilation=3), nn.ReLU(inplace=True),
+            nn.Conv2d(1024, 1024, 1), nn.ReLU(inplace=True),
+        )
+        self.conv6 = nn.Sequential(nn.Conv2d(1024, 256, 1), nn.ReLU(True), nn.Conv2d(256, 512, 3, 2, 1),
+                                   nn.ReLU(True))
+        self.conv7 = nn.Sequential(nn.Conv2d(512, 128, 1), nn.ReLU(True), nn.Conv2d(128, 256, 3, 2, 1),
+                                   nn.ReLU(True))
+        widths = (256, 512, 512, 1024, 512, 256)
+        self.heads = nn.ModuleList(
+            nn.Conv2d(w, (4 if i == 0 else 2) + 4, 3, padding=1) for i, w in enumerate(widths)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        sources = []
+        for i, stage in enumerate(self.stages[:5]):
+            x = stage(x)
+            if i >= 2:  # conv3_3, conv4_3, conv5_3 (before their pools), L2-normalised
+                sources.append(F.normalize(x, dim=1))
+        x = self.fc(x)
+        sources.append(x)
+        x = self.conv6(x)
+        sources.append(x)
+        sources.append(self.conv7(x))
+        return [head(s) for head, s in zip(self.heads, sources)]
+
 
 PEERS: dict[str, dict] = {
     "FAN-4": {"input": 256, "paper": "Bulat & Tzimiropoulos 2017 (2D-FAN), bottleneck blocks"},
