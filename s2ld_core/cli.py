@@ -137,6 +137,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     if args.out:
         check_writable(args.out, folder=True)
+    if not args.checkpoint:
+        from .inference import shipped_weights
+
+        args.checkpoint = shipped_weights("ibug68")
     det = LandmarkDetector.from_checkpoint(args.checkpoint, args.device or "cpu")
     if args.decoding:
         det.set_decoding(args.decoding)
@@ -286,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="NME, AUC, FR and a CED plot against annotations")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a G2 checkpoint (default: the shipped ibug68 weights)")
     p.add_argument("--annotations", help="annotation JSON (default: the embedded target-LR test set)")
     p.add_argument("--images-root", help="folder the annotation's image paths are relative to")
     p.add_argument(
