@@ -1,6 +1,7 @@
 """Study parameters small enough to run every notebook in seconds (shared by the study tests)."""
 
 TINY_STUDY = {
+    "g1_real_lr": "lfw",  # two real-LR domains: exercises the separate L4 G1 (the paper's variant)
     "max_steps": 2,
     "threads": 1,
     "lfw_faces": 12,

@@ -232,7 +232,7 @@ def test_config_round_trip_and_yaml_safety():
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match="paper, quick"):
+    with pytest.raises(ValueError, match="paper, standard, quick"):
         network_config("huge")
     with pytest.raises(ValueError, match="unknown NetworkConfig keys"):
         NetworkConfig.from_dict({"g3_widths": [1]})

@@ -126,11 +126,15 @@ def test_02_records_s4_training_and_scores(tiny_study):
 def test_03_records_table_1_and_the_claim(tiny_study):
     m = _metrics(tiny_study, "03_ablations")
     methods = [r["method"] for r in m["table"]]
-    assert methods == ["mean shape", "upscale + HR-LD", "bicubic SR + HR-LD", "S1", "S2", "S3", "S4"]
+    assert methods == [
+        "mean shape", "upscale + HR-LD", "bicubic SR + HR-LD", "S1", "S2", "S3", "S4", "S4, raw decoding"
+    ]
     for row in m["table"]:
         assert _finite_positive(row["nme"]) and _finite_positive(row["nme_generated"]), row
         assert {"auc@0.08", "auc@0.10", "fr@0.08", "fr@0.10", "train_seconds", "ms_per_face"} <= set(row)
     assert [c["claim"] for c in m["claim"]] == ["S4 <= S3", "S3 <= S2", "S2 < S1"]
+    real = {r["method"]: r for r in m["real_faces"]}  # the 43 PASCAL faces, scored, never trained on
+    assert set(real) == set(methods) and all(_finite_positive(r["native"]) for r in real.values())
     assert "paper's ordering" in m["claim_summary"]
     assert isinstance(m["undertrained"], bool) and [c["claim"] for c in m["claim_generated"]] == [
         "S4 <= S3",

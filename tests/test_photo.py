@@ -59,7 +59,7 @@ def test_pretrained_loads_the_shipped_layout_and_says_how_to_make_it(tmp_path):
     with pytest.raises(ValueError) as err:
         LandmarkDetector.pretrained("aflw19", weights_dir=tmp_path)
     msg = str(err.value)
-    assert str(tmp_path / "aflw19" / "S4.pt") in msg and "s2ld train stage2" in msg and "\n" not in msg
+    assert str(tmp_path / "aflw19" / "S4.pt") in msg and "scripts/train_weights.py" in msg and "\n" not in msg
 
 
 def test_given_boxes_come_back_in_photo_pixels():
