@@ -1,4 +1,4 @@
-"""The shipped detector (``s2ld_core/weights/<schema>/S4.pt``) on everything it can be checked on.
+"""The shipped detector (``s2ld_core/weights/<schema>/detector.pt``) on everything it can be checked on.
 
 Prints markdown tables and writes ``reports/benchmarks/shipped_<schema>.json`` plus two figures:
 

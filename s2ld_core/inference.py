@@ -41,9 +41,10 @@ def default_checkpoint_hint() -> str:
 
 
 def shipped_weights(schema: str = "ibug68", weights_dir: str | Path | None = None) -> Path:
-    """Where the detector shipped inside the package for ``schema`` lives (it may be absent)."""
+    """Where the detector shipped inside the package for ``schema`` lives (it may be absent): the
+    setting that won on the validation set (its ``evaluation.json`` beside it says which and why)."""
     root = Path(weights_dir) if weights_dir else Path(__file__).resolve().parent / "weights"
-    return root / str(schema) / "S4.pt"
+    return root / str(schema) / "detector.pt"
 
 
 def as_image_list(images) -> list[np.ndarray]:
@@ -164,7 +165,7 @@ class LandmarkDetector(HeatmapDetector):
     def pretrained(
         cls, schema: str = "ibug68", device: str | torch.device = "cpu", weights_dir: str | Path | None = None
     ) -> LandmarkDetector:
-        """The weights shipped inside the package for ``schema``: ``s2ld_core/weights/<schema>/S4.pt``
+        """The weights shipped inside the package for ``schema``: ``s2ld_core/weights/<schema>/detector.pt``
         (so that one line gives a working detector, as face-alignment and dlib do)."""
         path = shipped_weights(schema, weights_dir)
         if not path.is_file():

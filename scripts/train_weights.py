@@ -34,7 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--real-lr", default="lfw", help="unlabelled real LR pool (default: LFW's 100 faces)")
     p.add_argument("--g1-steps", type=int, default=300)
     p.add_argument("--s4-steps", type=int, default=1200)
-    p.add_argument("--hrld-steps", type=int, default=400,
+    p.add_argument("--baseline-steps", type=int, default=1200,
+                   help="the camera-family baseline (S1 on F(HR) + the camera family, eq. 12 only); 0: none")
+    p.add_argument("--hrld-steps", type=int, default=150,
                    help="HR-LD at 128² for the upscale + HR-LD baseline (the demo's second column); 0: none")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -60,18 +62,18 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
 
 
 def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
-    """NME (box, %) on the target-LR test set and the PASCAL faces, raw and PDM, beside the mean shape
-    (and upscale + HR-LD with ``hrld``)."""
+    """NME (box, %) on the validation set, the target-LR test set and the PASCAL faces, raw and PDM,
+    beside the mean shape (and upscale + HR-LD with ``hrld``)."""
     from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
     from s2ld_core.evaluation import evaluate_detector
     from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline
     from s2ld_core.train.config import DataConfig
 
     det = LandmarkDetector.from_checkpoint(checkpoint).set_decoding("pdm")
-    test = embedded_target_test(DataConfig(schema=det.schema.name))
+    schema = det.schema.name
     sets = {
-        "validation (rendered, camera family)": embedded_validation(det.schema.name),
-        "target-LR test (rendered, held-out camera)": test,
+        VALIDATION: embedded_validation(schema),
+        "target-LR test (rendered, held-out camera)": embedded_target_test(DataConfig(schema=schema)),
     }
     xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
     if xml:
@@ -93,45 +95,57 @@ def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
     return out
 
 
+VALIDATION = "validation (rendered, camera family)"
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from s2ld_core.train.config import profile_config
 
     out = Path(args.out)
-    g1 = profile_config("standard", "stage1")
-    g1.seed, g1.threads, g1.max_steps = args.seed, args.threads, args.g1_steps
-    g1.data.target_lr, g1.data.schema = args.real_lr, args.schema
-    g1_path = _train("stage1", g1, out / "G1", args.resume)
 
-    s4 = profile_config("standard", "stage2")
-    s4.seed, s4.threads, s4.max_steps = args.seed, args.threads, args.s4_steps
-    s4.data.target_lr, s4.data.schema = args.real_lr, args.schema
-    s4.stage2.setting, s4.stage2.g1_checkpoint = "S4", str(g1_path)
-    s4_path = _train("stage2", s4, out / "S4", args.resume)
+    def config(stage: str, steps: int, setting: str | None = None, **fields):
+        cfg = profile_config("standard", stage)
+        cfg.seed, cfg.threads, cfg.max_steps = args.seed, args.threads, steps
+        cfg.data.target_lr, cfg.data.schema = args.real_lr, args.schema
+        if setting:
+            cfg.stage2.setting = setting
+        for name, value in fields.items():
+            setattr(cfg.stage2, name, value)
+        return cfg
 
+    g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
+    candidates = {"S4": _train("stage2", config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path)),
+                               out / "S4", args.resume)}
+    if args.baseline_steps:  # the camera-family baseline: S1's F(HR) + camera family, eq. 12 only
+        s1 = config("stage2", args.baseline_steps, "S1")
+        candidates["S1"] = _train("stage2", s1, out / "S1", args.resume)
     hrld_path = None
     if args.hrld_steps:
-        hrld = profile_config("standard", "stage2")
-        hrld.seed, hrld.threads, hrld.max_steps = args.seed, args.threads, args.hrld_steps
-        hrld.data.schema, hrld.optim.batch_size = args.schema, 16
-        hrld.stage2.setting = "hrld"
+        hrld = config("stage2", args.hrld_steps, "hrld")
+        hrld.optim.batch_size = 16
         hrld_path = _train("stage2", hrld, out / "hrld", args.resume)
 
-    evaluation = score(s4_path, args.seed, hrld_path)
+    evaluation = {name: score(path, args.seed, hrld_path) for name, path in candidates.items()}
+    # The shipped model is the better one on the validation set: the test sets choose nothing.
+    shipped = min(candidates, key=lambda name: evaluation[name][VALIDATION]["pdm"])
+    evaluation = {"shipped": shipped, "chosen_on": VALIDATION, "candidates": evaluation}
     print(json.dumps(evaluation, indent=1))
     (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
     if args.no_install:
         return
-    dest = Path(args.install) / args.schema
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(s4_path, dest / "S4.pt")
+    from s2ld_core.inference import shipped_weights
+
+    target = shipped_weights(args.schema, args.install)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(candidates[shipped], target)
     for name in ("config.yaml", "stats.jsonl", "summary.json"):
-        shutil.copyfile(out / "S4" / name, dest / name)
-    shutil.copyfile(out / "G1" / "summary.json", dest / "G1_summary.json")
+        shutil.copyfile(out / shipped / name, target.parent / name)
+    shutil.copyfile(out / "G1" / "summary.json", target.parent / "G1_summary.json")
     if hrld_path is not None:
-        shutil.copyfile(hrld_path, dest / "hrld.pt")
-    (dest / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
-    print(f"installed {dest / 'S4.pt'}")
+        shutil.copyfile(hrld_path, target.parent / "hrld.pt")
+    (target.parent / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    print(f"installed {shipped} as {target}")
 
 
 if __name__ == "__main__":

@@ -53,13 +53,14 @@ def test_import_s2ld_core_stays_light_and_exports_lazily():
 
 
 def test_pretrained_loads_the_shipped_layout_and_says_how_to_make_it(tmp_path):
-    tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+    tiny_checkpoint(tmp_path / "ibug68" / "detector.pt")
     det = LandmarkDetector.pretrained("ibug68", weights_dir=tmp_path)
     assert det.schema.name == "ibug68" and det.input_size == 32
     with pytest.raises(ValueError) as err:
         LandmarkDetector.pretrained("aflw19", weights_dir=tmp_path)
     msg = str(err.value)
-    assert str(tmp_path / "aflw19" / "S4.pt") in msg and "scripts/train_weights.py" in msg and "\n" not in msg
+    assert str(tmp_path / "aflw19" / "detector.pt") in msg and "scripts/train_weights.py" in msg
+    assert "\n" not in msg
 
 
 def test_given_boxes_come_back_in_photo_pixels():
@@ -140,7 +141,7 @@ def test_photo_api_on_a_real_checkpoint(tmp_path):
     """End to end with an (untrained) ibug68 checkpoint: shapes, JSON-ready output."""
     from skimage.data import astronaut
 
-    tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+    tiny_checkpoint(tmp_path / "ibug68" / "detector.pt")
     lm = PhotoLandmarker(LandmarkDetector.pretrained("ibug68", weights_dir=tmp_path))
     res = lm(astronaut())
     assert res.faces and res.faces[0].points.shape == (68, 2)
@@ -194,9 +195,9 @@ def test_readme_photo_snippet_runs_as_written(tmp_path, monkeypatch):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme.split("## Photo in, landmarks out", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    shipped = Path(__file__).resolve().parents[1] / "s2ld_core" / "weights" / "ibug68" / "S4.pt"
+    shipped = Path(__file__).resolve().parents[1] / "s2ld_core" / "weights" / "ibug68" / "detector.pt"
     if not shipped.is_file():
-        tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+        tiny_checkpoint(tmp_path / "ibug68" / "detector.pt")
         real = LandmarkDetector.pretrained.__func__
         tiny = classmethod(lambda cls, schema="ibug68", **kw: real(cls, schema, weights_dir=tmp_path))
         monkeypatch.setattr(LandmarkDetector, "pretrained", tiny)
@@ -220,14 +221,16 @@ def test_quickstart_notebook_runs_with_tiny_inputs(tmp_path):
     nb = nbformat.read(path, as_version=4)
     assert problems(nb) == []
     assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
-    tiny_checkpoint(tmp_path / "ibug68" / "S4.pt")
+    tiny_checkpoint(tmp_path / "ibug68" / "detector.pt")
     photo = tmp_path / "photo.png"
     from skimage.data import astronaut
 
     cv2.imwrite(str(photo), cv2.cvtColor(cv2.resize(astronaut(), (256, 256)), cv2.COLOR_RGB2BGR))
     papermill.execute_notebook(
         str(path), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
-        parameters={"photo": str(photo), "checkpoint": str(tmp_path / "ibug68" / "S4.pt"), "align_size": 32},
+        parameters={
+            "photo": str(photo), "checkpoint": str(tmp_path / "ibug68" / "detector.pt"), "align_size": 32
+        },
         cwd=str(Path(__file__).resolve().parents[1]),
     )
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
