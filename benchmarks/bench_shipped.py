@@ -38,12 +38,14 @@ def _detectors(schema: str, hrld: str | None) -> dict:
     raw = LandmarkDetector.from_checkpoint(path).set_decoding("raw")
     pdm = LandmarkDetector.from_checkpoint(path).set_decoding("pdm")
     fp32 = export_onnx(path, None)
+    name = f"shipped {raw.meta.get('setting', 'G2')}"
     dets = {
         "mean shape": MeanShapeBaseline.from_checkpoint(path),
-        "S4 raw (PyTorch)": raw,
-        "S4 PDM (PyTorch)": pdm,
-        "S4 PDM (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1),
-        "S4 PDM (ONNX int8)": OnnxLandmarkDetector(quantize_onnx(fp32, None), threads=1),
+        f"{name}, raw (PyTorch)": raw,
+        f"{name}, PDM (PyTorch)": pdm,
+        f"{name}, raw (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1).set_decoding("raw"),
+        f"{name}, PDM (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1),
+        f"{name}, PDM (ONNX int8)": OnnxLandmarkDetector(quantize_onnx(fp32, None), threads=1),
     }
     if hrld:
         dets["upscale + HR-LD"] = UpscaleHRLDBaseline.from_checkpoint(hrld).set_decoding("raw")
@@ -77,7 +79,7 @@ def latency(dets: dict, repeats: int = 200) -> dict:
 
     torch.set_num_threads(1)
     face = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
-    timed = {k: v for k, v in dets.items() if k.startswith("S4")}
+    timed = {k: v for k, v in dets.items() if k.startswith("shipped")}
     for det in timed.values():
         for _ in range(10):
             det.predict(face)
@@ -97,7 +99,7 @@ def label_free(dets: dict) -> dict:
 
     faces = np.stack([np.asarray(f) for f in lfw_faces()])
     out = {}
-    for name in ("mean shape", "S4 raw (PyTorch)", "S4 PDM (PyTorch)"):
+    for name in [k for k in dets if k == "mean shape" or k.endswith("(PyTorch)")]:
         out[name] = {
             "shift_equivariance_2px": 100 * shift_equivariance(dets[name], faces, 2.0)["mean"],
             "mirror_consistency": 100 * mirror_consistency(dets[name], faces)["mean"],
@@ -148,7 +150,8 @@ def main(argv=None) -> dict:
     result["label_free"] = label_free(dets)
     result["latency_1_thread"] = latency(dets, args.repeats)
     Path(args.figures).mkdir(parents=True, exist_ok=True)
-    result["figures"] = figures(dets["S4 PDM (PyTorch)"], Path(args.figures))
+    shipped = next(d for k, d in dets.items() if k.endswith("PDM (PyTorch)"))
+    result["figures"] = figures(shipped, Path(args.figures))
     acc = result["accuracy"]
     print(f"NME (box, %); faces: {acc['sets']}\n")
     print(_table(acc["nme_box_percent"], list(acc["sets"])))
