@@ -245,17 +245,15 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 def study_config(profile: str = "quick", **overrides: Any) -> StudyConfig:
     """The study defaults of ``profile`` with ``overrides`` (top-level fields or nested dicts) applied.
 
-    ``quick`` budgets (tune here). Measured single-thread CPU seconds per step at batch 32: G1 0.85,
-    S1 0.15, S2 0.28, S3 0.81, S4 1.40, HR-LD 1.10 at batch 16; LightCNN 2.4 per epoch of 320 faces
-    with all pools kept. With 640 training faces (20 steps per epoch): G1 3 epochs (×2, for L4), every
-    S-setting the same 3 epochs (a fair ablation), HR-LD 1 epoch at batch 16, LightCNN 12 epochs —
-    about 400 s of training, 170 s of LightCNN and 2–3 minutes of rendering, scoring, kernels and
-    export: under 15 minutes on 2 idle cores. The quick learning rate is 2e-3, ten times the paper's:
-    measured on S1, the paper's 2e-4 still gives 57 % NME (box) on F(HR) test faces after 600 steps,
-    worse than the mean shape, against 9 % at 2e-3 (G1 and S4 ran 120 steps at 2e-3 without
-    diverging). Even so, ~60 steps per network are too few for G2 to learn landmarks; notebook 03
-    says so when no setting beats the mean shape. ``paper`` adds nothing: §4.1's 200 epochs,
-    batch 32, Adam 2e-4, β (0.5, 0.9), steps at epochs 80 and 160.
+    ``quick`` budgets (tune here), measured with the README's first command on 2 idle cores (default
+    threads): wall seconds per run at 200 steps — G1 76 (80 steps), S1 47, S2 74, S3 148, S4 246,
+    HR-LD 104 (80 steps at batch 16); notebook 04's six LightCNN runs ~190 s at 12 epochs. That came
+    to 16.2 min, so the committed budgets are G1 4 epochs, each S-setting 8 epochs (160 steps; the
+    same for all, a fair ablation), HR-LD 1 epoch, LightCNN 8 epochs: the README states the measured
+    total. Learning rate 2e-3 on a one-cycle schedule with the camera family (``profile_config``):
+    at the paper's 2e-4 an S1 is still at 57 % NME (box) after 600 steps, worse than the mean shape.
+    ``standard`` trains the same networks to convergence (below); ``paper`` adds nothing: §4.1's
+    200 epochs, batch 32, Adam 2e-4, β (0.5, 0.9), steps at epochs 80 and 160.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -270,9 +268,9 @@ def study_config(profile: str = "quick", **overrides: Any) -> StudyConfig:
             test_images_per_identity=5,
         )
         cfg.stage1 = StageBudget(epochs=4, lr=2e-3)
-        cfg.settings = StageBudget(epochs=10, lr=2e-3)
-        cfg.hrld = StageBudget(epochs=2, batch_size=16, lr=2e-3)
-        cfg.verification = VerificationConfig(epochs=12, disabled_pools=0)
+        cfg.settings = StageBudget(epochs=8, lr=2e-3)
+        cfg.hrld = StageBudget(epochs=1, batch_size=16, lr=2e-3)
+        cfg.verification = VerificationConfig(epochs=8, disabled_pools=0)
     if profile == "standard":
         # Converged on 2 CPU cores in about two hours (single thread, measured per step: G1 1.6 s,
         # S1 0.5, S2 0.6, S3 1.1, S4 2.0, HR-LD 1.5): 10,240 rendered faces, G1 1 epoch (320 steps),
