@@ -607,7 +607,7 @@ def build_app(
     cfg.root = Path(root).expanduser().resolve() if root else (cfg.folder or Path.cwd().resolve())
     if models is None:
         models = demo_lib.load_models(checkpoint, baseline_checkpoint, device=device)
-    cfg.assist = models.s2ld
+    cfg.assist = models.s2ld if checkpoint else None  # pre-placement only with a named checkpoint
     finder = demo_lib.make_face_finder()
     ex_dir = Path(examples_dir) if examples_dir else Path(tempfile.gettempdir()) / "s2ld-demo-examples"
     examples = demo_lib.example_images(ex_dir)

@@ -129,13 +129,13 @@ def test_folders_outside_root_are_refused(served, tmp_path):
     assert not (other / "annotations").exists()
 
 
-def test_demo_runs_without_checkpoint_and_rejects_non_images(served, tmp_path):
+def test_demo_uses_the_shipped_detector_without_checkpoint_and_rejects_non_images(served, tmp_path):
     client, _, tmp = served
     lfw = demo_lib.example_images(tmp / "examples")[-1]
     overview, gallery, table = client.predict(gradio_client.handle_file(str(lfw)), 16, False,
                                               api_name="/demo")
     assert len(gallery) == 1 and "16 px" in table
-    assert "s2ld study" in table  # says which command makes a checkpoint
+    assert "S²LD conf" in table and "s2ld study" not in table  # the shipped detector answered
     text = tmp_path / "notes.png"
     text.write_text("this is not a picture")
     with pytest.raises(Exception, match="not an image"):
@@ -253,3 +253,9 @@ def test_cli_arguments_and_export_without_server(tmp_path, capsys):
         [str(folder), "--annotator", "zed", "--export-coco", str(out)])
     assert main_annotate(args) == 0
     assert json.loads(out.read_text())["images"] == []  # nothing done yet, but a valid document
+
+
+def test_demo_without_any_model_says_which_command_makes_one(monkeypatch, tmp_path):
+    monkeypatch.setattr(demo_lib, "_shipped", lambda: tmp_path / "no-weights" / "detector.pt")
+    models = demo_lib.load_models(None)
+    assert models.s2ld is None and any("s2ld study" in m for m in models.messages)

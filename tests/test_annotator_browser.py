@@ -73,8 +73,13 @@ def test_clicks_land_on_the_right_original_pixels_and_survive_reload(served):
     box = img.bounding_box()
     scale = box["width"] / 200.0  # 1.0 unless the layout shrank the picture
     for n, (u, v) in enumerate(CLICKS, start=1):
+        src = img.get_attribute("src")
         page.mouse.click(box["x"] + (u + 0.5) * scale, box["y"] + (v + 0.5) * scale)
         wait_until(lambda n=n: len(_points(path)) >= n, what=f"click {n} to be saved")
+        # Each save re-renders the face with its new marker; a click during that swap hits nothing.
+        wait_until(lambda src=src, img=img: img.get_attribute("src") != src, what=f"the face redrawn after {n}")
+        img = _face_image(page)
+        box = img.bounding_box()
 
     saved = _points(path)
     assert len(saved) == len(CLICKS)
