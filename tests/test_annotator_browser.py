@@ -77,7 +77,8 @@ def test_clicks_land_on_the_right_original_pixels_and_survive_reload(served):
         page.mouse.click(box["x"] + (u + 0.5) * scale, box["y"] + (v + 0.5) * scale)
         wait_until(lambda n=n: len(_points(path)) >= n, what=f"click {n} to be saved")
         # Each save re-renders the face with its new marker; a click during that swap hits nothing.
-        wait_until(lambda src=src, img=img: img.get_attribute("src") != src, what=f"the face redrawn after {n}")
+        redrawn = lambda src=src, img=img: img.get_attribute("src") != src  # noqa: E731
+        wait_until(redrawn, what=f"the face redrawn after click {n}")
         img = _face_image(page)
         box = img.bounding_box()
 
