@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from s2ld_core.atomic import atomic_write_json, atomic_write_text
 from s2ld_core.data.formats import AnnotationSet, FormatError, read_annotations
-from s2ld_core.io import atomic_write_json, atomic_write_text
 from s2ld_core.schemas import get_schema
 
 __all__ = ["pair_nme", "agreement_report", "add_agreement_arguments", "main_agreement"]

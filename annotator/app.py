@@ -25,7 +25,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from s2ld_core.io import check_writable
+from s2ld_core.atomic import check_writable
 from s2ld_core.schemas import SCHEMAS, get_schema
 
 from . import demo as demo_lib

@@ -387,7 +387,7 @@ def results_markdown(results: list[FaceResult], note: str, models: Models, lr_si
 
 
 def _write_png(path: Path, image: np.ndarray) -> Path:
-    from s2ld_core.io import atomic_write_bytes
+    from s2ld_core.atomic import atomic_write_bytes
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:

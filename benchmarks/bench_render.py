@@ -11,15 +11,14 @@ machine's load average and CPU count, because other processes on a shared machin
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from s2ld_core.atomic import atomic_write_json
 from s2ld_core.data.render import RenderConfig, render_dataset
 
 SETTINGS = {
@@ -56,15 +55,6 @@ def time_setting(config: RenderConfig, faces: int, repeats: int) -> dict:
     }
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Atomic write (temp file beside it, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, default=200, help="faces per timed run")
@@ -84,7 +74,7 @@ def main() -> int:
             f"{r['faces_per_s']:8.1f} {r['projected_s_per_1000']:10.1f}s"
         )
     print(f"load average before: {load_before[0]:.2f} (cpus: {os.cpu_count()})")
-    write_json(
+    atomic_write_json(
         Path(args.out),
         {
             "benchmark": "render",

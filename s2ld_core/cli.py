@@ -17,8 +17,8 @@ from .train.config import PROFILES
 
 
 def cmd_data_preview(args: argparse.Namespace) -> None:
+    from .atomic import check_writable
     from .data.preview import write_data_preview
-    from .io import check_writable
 
     check_writable(args.out)  # before rendering the faces, not after
     path = write_data_preview(args.out, seed=args.seed, per_row=args.per_row)
@@ -26,8 +26,8 @@ def cmd_data_preview(args: argparse.Namespace) -> None:
 
 
 def cmd_data_export_lfw(args: argparse.Namespace) -> None:
+    from .atomic import check_writable
     from .data.sources import export_lfw_pngs
-    from .io import check_writable
 
     check_writable(args.out, folder=True)
     paths = export_lfw_pngs(args.out)
@@ -130,9 +130,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .atomic import atomic_write_json, check_writable
     from .evaluation import evaluate_detector, faces_from_annotations
     from .inference import LandmarkDetector
-    from .io import atomic_write_json, check_writable
     from .plotting import plot_ced, save_figure
 
     if args.out:

@@ -19,8 +19,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from s2ld_core.atomic import atomic_write_bytes
 from s2ld_core.geometry import resize_points, to_rgb_uint8
-from s2ld_core.io import atomic_write_bytes
 from s2ld_core.metrics import auc, ced_curve
 
 __all__ = ["draw_points", "image_grid", "contact_sheet", "plot_ced", "save_figure", "save_png"]

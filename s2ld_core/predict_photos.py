@@ -134,7 +134,7 @@ def write_csv(path: str | Path, results: list, num_points: int) -> None:
     import csv
     import io
 
-    from .io import atomic_write_bytes
+    from .atomic import atomic_write_bytes
 
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -192,8 +192,8 @@ def run_predict(args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
+    from .atomic import atomic_write_json
     from .inference import CONVENTION, LandmarkDetector
-    from .io import atomic_write_json
     from .photo import PhotoLandmarker, load_photo
 
     _check_writable(args.out)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.checkpoints import load_checkpoint, safe_torch_load
 from s2ld_core.cli import main
-from s2ld_core.io import atomic_torch_save
 from s2ld_core.models import HeatmapGenerator, network_config
 from s2ld_core.train.config import profile_config
 from s2ld_core.train.runner import RunState, _load_resume, _resume_blob

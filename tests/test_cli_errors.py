@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.cli import main
 from s2ld_core.data.formats import AnnotationSet, ImageAnnotation, write_annotations
-from s2ld_core.io import atomic_torch_save
 
 
 @pytest.fixture(autouse=True)

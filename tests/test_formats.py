@@ -16,6 +16,13 @@ import cv2
 import numpy as np
 import pytest
 
+from s2ld_core.atomic import (
+    atomic_open,
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 from s2ld_core.data.formats import (
     AflwRecord,
     AnnotationSet,
@@ -34,13 +41,6 @@ from s2ld_core.data.formats import (
     write_annotations,
     write_coco_keypoints,
     write_pts,
-)
-from s2ld_core.io import (
-    atomic_open,
-    atomic_torch_save,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
 )
 
 FIX = Path(__file__).parent / "fixtures" / "formats"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.cli import main
 from s2ld_core.geometry import resize_points
 from s2ld_core.heatmaps import encode_heatmaps
 from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline
-from s2ld_core.io import atomic_torch_save
 from s2ld_core.models import HeatmapGenerator, network_config
 
 KNOWN = np.array([[8.25, 10.5], [22.0, 10.75], [15.5, 17.0], [10.0, 24.0], [21.5, 23.5]], np.float32)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.faces import FRAMINGS, FaceBox, FinderUnavailable, make_face_finder
 from s2ld_core.geometry import resize_points
 from s2ld_core.heatmaps import encode_heatmaps
 from s2ld_core.inference import LandmarkDetector
-from s2ld_core.io import atomic_torch_save
 from s2ld_core.models import HeatmapGenerator, network_config
 from s2ld_core.photo import PhotoLandmarker, crop_square
 

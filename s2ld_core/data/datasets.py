@@ -64,7 +64,7 @@ class LabelledFaces:
     def save_npz(self, path: str | Path) -> None:
         import io as _io
 
-        from ..io import atomic_write_bytes
+        from ..atomic import atomic_write_bytes
 
         buf = _io.BytesIO()
         np.savez_compressed(

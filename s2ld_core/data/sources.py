@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from s2ld_core.atomic import atomic_write_bytes
 from s2ld_core.geometry import to_rgb_uint8
-from s2ld_core.io import atomic_write_bytes
 
 __all__ = [
     "IMAGE_EXTENSIONS",

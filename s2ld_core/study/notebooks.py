@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..io import atomic_write_text
+from ..atomic import atomic_write_text
 
 KEEP_METADATA = ("kernelspec", "language_info")
 

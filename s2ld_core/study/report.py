@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_json, atomic_write_text
+from ..atomic import atomic_write_json, atomic_write_text
 from .analysis import ABLATION_COLUMNS, HRLD_COLUMNS, VERIFICATION_COLUMNS, html_table, verification_rows
 from .config import NOTEBOOKS
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ..io import atomic_write_json, atomic_write_text
+from ..atomic import atomic_write_json, atomic_write_text
 from ..train.config import PROFILES
 from .config import NOTEBOOKS, StudyConfig, merge, study_config
 

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_open, atomic_write_json, atomic_write_text
 from ..data.datasets import LabelledFaces
-from ..io import atomic_open, atomic_write_json, atomic_write_text
 from .config import NOTEBOOKS, StudyConfig, merge, study_config
 
 STATIC_ENV = "S2LD_STATIC"  # set (to anything but "0") to force static output, e.g. by the runner

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2ld_core.io import atomic_write_text
+from s2ld_core.atomic import atomic_write_text
 
 from .errors import FormatError, format_float, parse_float, read_text
 

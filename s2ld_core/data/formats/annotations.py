@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from s2ld_core.io import atomic_write_json
+from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import SCHEMAS, get_schema
 
 from .errors import FormatError, load_json

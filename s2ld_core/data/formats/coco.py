@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from s2ld_core.io import atomic_write_json
+from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import Schema, get_schema
 
 from .annotations import AnnotationSet, ImageAnnotation, utc_now_iso
