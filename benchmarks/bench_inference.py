@@ -418,7 +418,7 @@ def _random_checkpoint(profile: str, schema: str, folder: Path) -> Path:
 
 def _backend_variants(path: Path, threads: int, try_compile: bool) -> dict[str, Any]:
     """Detectors to compare. The ONNX ones get their thread count at session creation."""
-    from s2ld_core.fast import (
+    from s2ld_core.inference import (
         OnnxLandmarkDetector,
         TorchSpeedOptions,
         export_onnx,
@@ -820,7 +820,7 @@ def markdown_sections(result: dict) -> dict[str, str]:
             "## Fast inference backends (end to end: uint8 crops → resize → G2 → decode)",
             "",
             "Interleaved repetitions on the 100 real 25×25 LFW faces (resized to 32²). Backends: see "
-            "`s2ld_core/fast.py`.",
+            "`s2ld_core/inference/`.",
             "",
             "| model | backend | threads | batch | wall ms / call [IQR] | CPU ms | ms / face | faces/s |",
             "|---|---|---:|---:|---:|---:|---:|---:|",

@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _detectors(schema: str, hrld: str | None) -> dict:
-    from s2ld_core.fast import OnnxLandmarkDetector, export_onnx, quantize_onnx
-    from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline, shipped_weights
+    from s2ld_core.inference import (
+        LandmarkDetector,
+        MeanShapeBaseline,
+        OnnxLandmarkDetector,
+        UpscaleHRLDBaseline,
+        export_onnx,
+        quantize_onnx,
+        shipped_weights,
+    )
 
     path = shipped_weights(schema)
     raw = LandmarkDetector.from_checkpoint(path).set_decoding("raw")

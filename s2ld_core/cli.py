@@ -119,6 +119,18 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoints/last.pt")
 
 
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``s2ld export``: a G2 checkpoint to an ONNX file (optionally int8)."""
+    parser.add_argument("checkpoint", help="G2 checkpoint (.pt) from stage 2 (S1–S4 or HR-LD)")
+    parser.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
+    parser.add_argument("--int8", action="store_true",
+                        help="static int8 quantisation (ONNX Runtime), calibrated on --calibration")
+    parser.add_argument("--calibration", default="lfw", metavar="SOURCE",
+                        help="LR faces for int8 calibration: 'lfw' (embedded) or a folder of crops")
+    parser.add_argument("--static-batch", action="store_true", help="fix the batch dimension to 1")
+    parser.add_argument("--opset", type=int, default=17)
+
+
 # ----------------------------------------------------------------------------- predict / evaluate
 
 
@@ -215,7 +227,7 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .fast import main_export
+    from .inference.onnx_backend import main_export
 
     main_export(args)
 
@@ -304,8 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
-
-    from .export_arguments import add_export_arguments
 
     p = sub.add_parser("export", help="export a G2 checkpoint to ONNX (optionally int8) for fast inference")
     add_export_arguments(p)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .pixels import subsample_F_tensor
+
 __all__ = [
     "eq2_g1_loss",
     "eq3_g1_adversarial",
@@ -35,6 +37,9 @@ __all__ = [
     "eq14_g2_conf",
     "eq15_g2_loss",
 ]
+
+# F of eq. 4 lives with the other pixel conventions; this name stays until the trainers import it there.
+subsample_F = subsample_F_tensor
 
 G1_ADVERSARIAL_VARIANTS = ("paper", "sagan")
 GRADIENT_PENALTIES = ("wgan-gp", "r1")
@@ -67,23 +72,6 @@ def eq3_g1_adversarial(d_fake: torch.Tensor, variant: str = "paper") -> torch.Te
     raise ValueError(f"unknown G1 adversarial variant {variant!r}; choose one of {choices}")
 
 
-def subsample_F(hr: torch.Tensor, factor: int = 4) -> torch.Tensor:
-    """The sub-sampling ``F`` of eq. 4: average pooling of the HR image down to the LR size.
-
-    The paper says "passing I^HR through four average pooling layers" yet maps 128² to 32², a factor
-    of 4 = two 2×2 halvings (four 2×2 pools would give 8²). We apply log2(factor) 2×2 average pools,
-    which is exactly a ``factor``×``factor`` box filter with stride ``factor`` — the area average.
-    """
-    if factor < 1 or factor & (factor - 1):
-        raise ValueError(f"subsample_F factor must be a power of 2, got {factor}")
-    if hr.dim() != 4 or hr.shape[2] % factor or hr.shape[3] % factor:
-        raise ValueError(f"subsample_F expects (B, C, H, W) with H, W divisible by {factor}, "
-                         f"got {tuple(hr.shape)}")
-    for _ in range(int(math.log2(factor))):
-        hr = F.avg_pool2d(hr, 2)
-    return hr
-
-
 def _lr_factor(generated_lr: torch.Tensor, hr: torch.Tensor) -> int:
     if generated_lr.dim() != 4 or hr.dim() != 4 or generated_lr.shape[:2] != hr.shape[:2]:
         raise ValueError(f"expected (B, C, h, w) LR and (B, C, H, W) HR batches, "
@@ -102,7 +90,7 @@ def eq4_pixel(generated_lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     close to the area-downsampled HR image "to encourage convergence in initial training iterations"
     and so that "content is not lost during the generation process" (§3.1).
     """
-    target = subsample_F(hr, _lr_factor(generated_lr, hr))
+    target = subsample_F_tensor(hr, _lr_factor(generated_lr, hr))
     return (target - generated_lr).square().mean()
 
 
@@ -121,7 +109,7 @@ def perceptual_loss(vgg: Callable[[torch.Tensor], list[torch.Tensor]] | None, ge
     """
     if vgg is None:
         return generated_lr.new_zeros(())
-    target = subsample_F(hr, _lr_factor(generated_lr, hr)).detach()
+    target = subsample_F_tensor(hr, _lr_factor(generated_lr, hr)).detach()
     if size is not None:
         generated_lr = F.interpolate(generated_lr, size=(size, size), mode="bilinear", align_corners=False)
         target = F.interpolate(target, size=(size, size), mode="bilinear", align_corners=False)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from s2ld_core import losses as L
+from s2ld_core.pixels import subsample_F_tensor
 
 torch.set_num_threads(1)
 
@@ -28,14 +29,14 @@ def test_eq3_g1_adversarial():
 def test_subsample_F_is_area_average():
     x = torch.arange(16.0).view(1, 1, 4, 4)
     # 2x2 blocks: (0+1+4+5)/4 = 2.5, (2+3+6+7)/4 = 4.5, (8+9+12+13)/4 = 10.5, (10+11+14+15)/4 = 12.5
-    assert L.subsample_F(x, 2).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
-    assert L.subsample_F(x, 4).item() == 7.5  # mean of 0..15
-    assert L.subsample_F(torch.zeros(2, 3, 128, 128)).shape == (2, 3, 32, 32)
-    assert torch.equal(L.subsample_F(x, 1), x)
+    assert subsample_F_tensor(x, 2).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
+    assert subsample_F_tensor(x, 4).item() == 7.5  # mean of 0..15
+    assert subsample_F_tensor(torch.zeros(2, 3, 128, 128)).shape == (2, 3, 32, 32)
+    assert torch.equal(subsample_F_tensor(x, 1), x)
     with pytest.raises(ValueError, match="power of 2"):
-        L.subsample_F(x, 3)
+        subsample_F_tensor(x, 3)
     with pytest.raises(ValueError, match="divisible"):
-        L.subsample_F(torch.zeros(1, 1, 6, 6), 4)
+        subsample_F_tensor(torch.zeros(1, 1, 6, 6), 4)
 
 
 def test_eq4_pixel():

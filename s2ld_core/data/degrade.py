@@ -8,8 +8,9 @@ what it says.
 
 The degradations serve two roles in the study:
 
-* ``F`` (:func:`subsample_F`) is the paper's average-pooling operator used in the pixel loss of stage
-  1 and as the plain "known degradation" baseline; ``bicubic`` is the usual synthetic alternative.
+* ``F`` (:func:`~s2ld_core.pixels.subsample_F`, listed here as one degradation) is the paper's
+  average-pooling operator used in the pixel loss of stage 1 and as the plain "known degradation"
+  baseline; ``bicubic`` is the usual synthetic alternative.
 * ``camera`` (:data:`TRAIN_CAMERA`) is a generic capture chain to train or augment with, while
   ``target-camera`` (:data:`TARGET_CAMERA`) is a *held-out* domain whose parameter ranges overlap
   none of the training chain's (:func:`ranges_overlap` checks it), so a held-out "target LR" set made
@@ -30,6 +31,7 @@ import cv2
 import numpy as np
 
 from s2ld_core.geometry import resize_image, resize_points
+from s2ld_core.pixels import subsample_F
 
 __all__ = [
     "Range",
@@ -92,22 +94,6 @@ def _resize_interp(src_hw: tuple[int, int], size: int) -> int:
 
 
 # ------------------------------------------------------------------------------------ F and bicubic
-
-
-def subsample_F(image: np.ndarray, points: Points = None, factor: int = 4) -> tuple[np.ndarray, Points]:
-    """The paper's ``F``: exact ``factor x factor`` block mean (128 -> 32 for ``factor=4``).
-
-    Means are rounded to nearest with ties up (``floor(m + 0.5)``), so a result is reproducible
-    independently of OpenCV's INTER_AREA rounding. Points follow the resize rule with ``s = 1/factor``.
-    """
-    img = _check_image(image, "subsample_F")
-    pts = _check_points(points, "subsample_F")
-    h, w = img.shape[:2]
-    if factor < 1 or h % factor or w % factor:
-        raise ValueError(f"subsample_F: image size {h}x{w} is not divisible by factor {factor}")
-    blocks = img.reshape(h // factor, factor, w // factor, factor, 3).astype(np.float64)
-    out = np.floor(blocks.mean(axis=(1, 3)) + 0.5).astype(np.uint8)
-    return out, _map_resize(pts, (1.0 / factor, 1.0 / factor))
 
 
 def bicubic_down(image: np.ndarray, points: Points = None, size: int = LR_SIZE) -> tuple[np.ndarray, Points]:

@@ -17,9 +17,9 @@ def write_data_preview(
 ) -> Path:
     """Rows: labelled HR faces with their points, F(HR) (the paper's subsampling), the held-out
     target LR (a camera the training never sees) and real LR faces (scikit-image's LFW subset)."""
+    from ..pixels import subsample_F
     from ..plotting import contact_sheet, draw_points
     from .datasets import embedded_target_test, embedded_train_hr
-    from .degrade import subsample_F
     from .sources import lfw_faces
 
     cfg = cfg or DataConfig(schema="ibug68")

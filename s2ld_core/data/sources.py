@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 
 from s2ld_core.atomic import atomic_write_bytes
 from s2ld_core.geometry import to_rgb_uint8
+from s2ld_core.pixels import resize_face
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LRSource",
     "lfw_faces",
     "export_lfw_pngs",
-    "resize_to_square",
     "read_rgb",
     "FolderSource",
     "ArraySource",
@@ -55,19 +55,6 @@ class LRSource(Protocol):
     def names(self) -> list[str]: ...
 
     def load_all(self) -> np.ndarray: ...
-
-
-def resize_to_square(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a crop to ``size x size`` as given (no crop, no padding: face crops are near-square).
-
-    INTER_AREA when shrinking integrates the footprint and avoids aliasing; INTER_CUBIC when growing
-    (TinyFace-like crops are often smaller than 32) keeps edges sharper than bilinear.
-    """
-    h, w = image.shape[:2]
-    if (h, w) == (size, size):
-        return np.ascontiguousarray(image)
-    interp = cv2.INTER_AREA if size * size < h * w else cv2.INTER_CUBIC
-    return cv2.resize(image, (size, size), interpolation=interp)
 
 
 @lru_cache(maxsize=1)
@@ -183,7 +170,7 @@ class FolderSource:
 
     def __getitem__(self, index: int) -> np.ndarray:
         path = self.paths[_check_index(index, len(self.paths), f"FolderSource({self.root})")]
-        return resize_to_square(read_rgb(path), self.size)
+        return resize_face(read_rgb(path), self.size)
 
     @property
     def names(self) -> list[str]:
@@ -215,7 +202,7 @@ class ArraySource:
         if len(images) == 0:
             raise ValueError(f"ArraySource({name}): no images given")
         try:
-            converted = [resize_to_square(to_rgb_uint8(img), self.size) for img in images]
+            converted = [resize_face(to_rgb_uint8(img), self.size) for img in images]
         except ValueError as exc:
             raise ValueError(f"ArraySource({name}): {exc}") from exc
         self._images = np.stack(converted)

@@ -58,9 +58,9 @@ def wasserstein_1d(a: np.ndarray, b: np.ndarray, grid: int = 256) -> float:
 
 
 def _to_32(images: np.ndarray) -> np.ndarray:
-    from ..data.sources import resize_to_square
+    from ..pixels import resize_face
 
-    return np.stack([resize_to_square(im, 32) for im in images])
+    return np.stack([resize_face(im, 32) for im in images])
 
 
 def lr_statistics(sets: Mapping[str, np.ndarray], reference: str):

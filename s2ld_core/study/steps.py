@@ -600,7 +600,7 @@ def overlay(
 
 def data_sheet(data: StudyData, per_row: int = 8) -> np.ndarray:
     """The faces of the study, one row per role (what each network learns from or is scored on)."""
-    from ..data.degrade import subsample_F
+    from ..pixels import subsample_F
     from ..plotting import contact_sheet
 
     hr = data.train_hr.subset(spread(len(data.train_hr), per_row))
@@ -620,29 +620,10 @@ def data_sheet(data: StudyData, per_row: int = 8) -> np.ndarray:
     return contact_sheet(rows, cell=96)
 
 
-def generate_lr(
-    g1_checkpoint: Path, hr_images: np.ndarray, seed: int = 0, device="cpu", batch: int = 64
-) -> np.ndarray:
-    """G1(HR) as uint8 32² faces, with noise drawn from ``seed`` (reproducible pictures and scores)."""
-    import torch
-
-    from ..train.batches import to_tensor, to_uint8
-    from ..train.stage1 import load_g1
-
-    g1 = load_g1(g1_checkpoint, torch.device(device))
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    with torch.no_grad():
-        for b in range(0, len(hr_images), batch):
-            x = to_tensor(hr_images[b : b + batch], torch.device(device))
-            noise = torch.randn(len(x), g1.cfg.noise_dim, generator=gen).to(device)
-            out.append(to_uint8(g1(x, noise)))
-    return np.concatenate(out) if out else np.zeros((0, 32, 32, 3), np.uint8)
-
-
 def generated_test_set(study: Study, data: StudyData, g1_checkpoint: Path) -> LabelledFaces | None:
     """Table 1's first row: the held-out HR test faces through G1, points resized exactly to 32²."""
     from ..geometry import resize_points
+    from ..inference.g1 import generate_lr
 
     hr = data.test_hr
     if hr is None:
@@ -654,7 +635,8 @@ def generated_test_set(study: Study, data: StudyData, g1_checkpoint: Path) -> La
 
 def g1_samples(study: Study, data: StudyData, g1_checkpoint: Path, n: int = 8) -> np.ndarray:
     """Fig. 4: HR faces, the paper's F(HR), G1(HR) with two noise draws, and real LR for comparison."""
-    from ..data.degrade import subsample_F
+    from ..inference.g1 import generate_lr
+    from ..pixels import subsample_F
     from ..plotting import contact_sheet
 
     hr = data.train_hr.images[spread(len(data.train_hr), n)]
@@ -680,7 +662,7 @@ def predictions_sheet(rows: Mapping[str, tuple[Any, np.ndarray]], n: int = 10) -
     return contact_sheet(out, cell=112)
 
 
-def load_detector(study: Study, checkpoint: Path, decoding: str | None = None):
+def study_detector(study: Study, checkpoint: Path, decoding: str | None = None):
     """G2 of ``checkpoint`` decoding as the study says (``decoding`` overrides; raw without a shape
     model, as in checkpoints made before it existed)."""
     from ..inference import LandmarkDetector
@@ -707,10 +689,10 @@ def comparison_detectors(study: Study, models: Mapping[str, TrainedModel], hrld:
         ),
     }
     for setting, model in models.items():
-        detectors[setting] = (load_detector(study, model.checkpoint), model.seconds)
+        detectors[setting] = (study_detector(study, model.checkpoint), model.seconds)
     if "S4" in models:
         other = "raw" if study.cfg.decoding == "pdm" else "pdm"
-        det = load_detector(study, models["S4"].checkpoint, other)
+        det = study_detector(study, models["S4"].checkpoint, other)
         if det.decoding == other:
             detectors[f"S4, {other} decoding"] = (det, models["S4"].seconds)
     return detectors
@@ -801,7 +783,8 @@ def training_record(model: TrainedModel) -> dict[str, Any]:
 def lr_sets(study: Study, data: StudyData, g1_checkpoint: Path, n: int = 256) -> dict[str, np.ndarray]:
     """The LR image sets notebook 01 compares: the real LR G1 learnt from, G1(HR), the paper's F(HR)
     and the target LR (a domain G1 never saw), ``n`` images each at most."""
-    from ..data.degrade import subsample_F
+    from ..inference.g1 import generate_lr
+    from ..pixels import subsample_F
 
     hr = data.train_hr.images[spread(len(data.train_hr), n)]
     real = data.g1_real[spread(len(data.g1_real), n)]
@@ -956,7 +939,7 @@ def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld
     from .analysis import VerificationSetting
 
     def det(key: str):
-        return load_detector(study, models[key].checkpoint)
+        return study_detector(study, models[key].checkpoint)
 
     pretrained = study.cfg.verification.pretrained
     l5_skip = None
@@ -981,13 +964,13 @@ def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld
         VerificationSetting(
             "L4",
             f"G2 of S4 on a G1 that learnt the target LR ({s4_target.name})",
-            None if l4_skip else load_detector(study, s4_target.checkpoint),
+            None if l4_skip else study_detector(study, s4_target.checkpoint),
             skip_reason=l4_skip,
         ),
         VerificationSetting(
             "L5",
             "L4 + pretrained LightCNN",
-            None if l5_skip else load_detector(study, s4_target.checkpoint),
+            None if l5_skip else study_detector(study, s4_target.checkpoint),
             pretrained=None if l5_skip else str(Path(pretrained).expanduser()),
             skip_reason=l5_skip,
             config=dataclasses.replace(lightcnn_config(study), disabled_pools=None),
@@ -1064,7 +1047,7 @@ def hrld_evaluation(study: Study, data: StudyData, hrld: TrainedModel) -> tuple[
     faces = data.test_hr
     if faces is None:
         return [], None
-    det = load_detector(study, hrld.checkpoint)
+    det = study_detector(study, hrld.checkpoint)
     schema = get_schema(det.schema)
     norms = ["box"] + (["interocular"] if schema.interocular is not None else [])
     rows, box_eval = [], None

@@ -1,4 +1,4 @@
-"""Fast inference backends agree with the PyTorch reference (s2ld_core.fast).
+"""Fast inference backends agree with the PyTorch reference (s2ld_core.inference.backends).
 
 A random-weight quick-profile G2 is enough to pin the plumbing: resizing, the exported graph, the
 metadata round trip and decoding must give the *same points* as ``LandmarkDetector`` (< 0.01 px).
@@ -14,18 +14,18 @@ import pytest
 import torch
 from torch import nn
 
-from s2ld_core.fast import (
+from s2ld_core.inference import (
+    LandmarkDetector,
     OnnxLandmarkDetector,
     TorchSpeedOptions,
     compare_backends,
     export_onnx,
     fuse_conv_bn,
     load_detector,
-    main_export,
     optimize_network,
     quantize_onnx,
 )
-from s2ld_core.inference import LandmarkDetector
+from s2ld_core.inference.onnx_backend import main_export
 from s2ld_core.models import HeatmapGenerator, network_config
 
 pytest.importorskip("onnxruntime")
@@ -166,7 +166,7 @@ def test_compare_backends_reports_zero_distance_for_exact_backends(checkpoint, f
 
 def test_export_command_writes_a_checked_file(checkpoint, tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    from s2ld_core.fast import add_export_arguments
+    from s2ld_core.cli import add_export_arguments
 
     add_export_arguments(parser)
     out = tmp_path / "sub" / "g2.onnx"

@@ -1,34 +1,31 @@
-"""Landmark prediction on faces of any size: S²LD's G2 and the baselines, one ``predict`` interface.
+"""G2 as a landmark detector: faces of any size in, points in each face's own pixels out.
 
-Every detector takes a list of uint8 RGB crops (or an (N,H,W,3) array) and returns points in *each
-input image's own pixels* (0-based, pixel centres at integers) plus a per-point confidence:
+Every detector (this one, the baselines of :mod:`.baselines`, the ONNX one of :mod:`.onnx_backend`) takes a
+list of uint8 RGB crops (or an (N,H,W,3) array) and returns points in *each input image's own
+pixels* (0-based, pixel centres at integers) plus a per-point confidence:
 ``predict(images) -> (points (N,K,2) float32, confidence (N,K) float32)``.
 
+* :class:`HeatmapDetector` — the shared ``predict``: heatmaps of each chunk, decoded (raw peaks or
+  the shape model), points mapped back to each input's pixels.
 * :class:`LandmarkDetector` — G2 at its training resolution (32² for S1–S4, 128² for HR-LD); inputs
-  are resized to it (area when shrinking, bicubic when growing) and points mapped back.
-* :class:`UpscaleHRLDBaseline` — "upscale, then HR-LD" (the paper's Fig. 1c: bilinear upsampling).
-* :class:`BicubicSRBaseline` — "super-resolve, then HR-LD" with the super-resolver that needs no
-  weights: bicubic up-sampling followed by an unsharp mask. SRGAN/ESRGAN weights cannot be shipped;
-  this is the classical stand-in and is labelled so wherever it is reported.
-* :class:`MeanShapeBaseline` — the training mean shape, whatever the image: the floor any detector
-  must beat.
+  are resized to it (:func:`~s2ld_core.pixels.resize_face`) and points mapped back.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from .checkpoints import load_checkpoint
-from .geometry import resize_points, to_rgb_uint8
-from .heatmaps import decode_heatmaps
-from .schemas import Schema, get_schema
-from .shape_model import DECODINGS, PointDistributionModel
+from ..checkpoints import load_checkpoint
+from ..geometry import resize_points, to_rgb_uint8
+from ..heatmaps import decode_heatmaps
+from ..pixels import resize_face, to_tensor
+from ..schemas import Schema, get_schema
+from ..shape_model import DECODINGS, PointDistributionModel
 
 CONVENTION = "0-based pixel coordinates, pixel centres at integers"
 
@@ -43,7 +40,7 @@ def default_checkpoint_hint() -> str:
 def shipped_weights(schema: str = "ibug68", weights_dir: str | Path | None = None) -> Path:
     """Where the detector shipped inside the package for ``schema`` lives (it may be absent): the
     setting that won on the validation set (its ``evaluation.json`` beside it says which and why)."""
-    root = Path(weights_dir) if weights_dir else Path(__file__).resolve().parent / "weights"
+    root = Path(weights_dir) if weights_dir else Path(__file__).resolve().parents[1] / "weights"
     return root / str(schema) / "detector.pt"
 
 
@@ -53,14 +50,6 @@ def as_image_list(images) -> list[np.ndarray]:
     if isinstance(images, np.ndarray):
         return [to_rgb_uint8(images)]
     return [to_rgb_uint8(im) for im in images]
-
-
-def resize_face(image: np.ndarray, size: int, grow: int = cv2.INTER_CUBIC) -> np.ndarray:
-    h, w = image.shape[:2]
-    if (w, h) == (size, size):
-        return image
-    interp = cv2.INTER_AREA if size < max(h, w) else grow
-    return cv2.resize(image, (size, size), interpolation=interp)
 
 
 class HeatmapDetector:
@@ -148,8 +137,8 @@ class LandmarkDetector(HeatmapDetector):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> LandmarkDetector:
-        from .models import HeatmapGenerator
-        from .models.config import NetworkConfig
+        from ..models import HeatmapGenerator
+        from ..models.config import NetworkConfig
 
         blob = load_checkpoint(path, device, role="G2")
         schema = get_schema(blob["schema"])
@@ -177,8 +166,7 @@ class LandmarkDetector(HeatmapDetector):
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         batch = np.stack([resize_face(im, self.input_size, self.grow_interpolation) for im in images])
-        t = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
-        return t.div_(127.5).sub_(1.0)
+        return to_tensor(batch, self.device)
 
     @torch.no_grad()
     def heatmaps(self, images) -> torch.Tensor:
@@ -187,65 +175,3 @@ class LandmarkDetector(HeatmapDetector):
     @torch.no_grad()
     def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
         return self.network(self.preprocess(chunk)).float().cpu()
-
-
-class UpscaleHRLDBaseline(LandmarkDetector):
-    """Upscale the LR face to HR-LD's 128² (bilinear, as in the paper's Fig. 1c), then run HR-LD."""
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> UpscaleHRLDBaseline:
-        det = LandmarkDetector.from_checkpoint(path, device)
-        if det.input_size < 64:
-            raise ValueError(f"{path}: expected an HR-LD checkpoint (128² input), got {det.input_size}²")
-        out = cls(
-            det.network, det.schema, det.input_size, device, det.meta, grow_interpolation=cv2.INTER_LINEAR
-        )
-        out.name = "upscale + HR-LD"
-        return out
-
-
-class BicubicSRBaseline(LandmarkDetector):
-    """Bicubic super-resolution with an unsharp mask, then HR-LD (the weight-free SR stand-in)."""
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> BicubicSRBaseline:
-        det = UpscaleHRLDBaseline.from_checkpoint(path, device)
-        out = cls(det.network, det.schema, det.input_size, device, det.meta)
-        out.name = "bicubic SR + HR-LD"
-        return out
-
-    def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
-        sharpened = []
-        for im in images:
-            up = resize_face(im, self.input_size, cv2.INTER_CUBIC).astype(np.float32)
-            blur = cv2.GaussianBlur(up, (0, 0), sigmaX=2.0)
-            sharpened.append(np.clip(up + 0.8 * (up - blur), 0, 255).astype(np.uint8))
-        return super().preprocess(sharpened)
-
-
-class MeanShapeBaseline:
-    """Predicts the training mean shape (at ``input_size``), scaled to each image."""
-
-    name = "mean shape"
-
-    def __init__(self, mean_shape: np.ndarray, schema: str | Schema, input_size: int):
-        self.mean_shape = np.asarray(mean_shape, np.float32)
-        self.schema = get_schema(schema)
-        self.input_size = int(input_size)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path) -> MeanShapeBaseline:
-        blob = load_checkpoint(path, "cpu", role="G2")
-        return cls(np.asarray(blob["mean_shape"]), blob["schema"], blob["input_size"])
-
-    def predict(self, images: Sequence[np.ndarray] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        imgs = as_image_list(images)
-        pts = [
-            resize_points(self.mean_shape, im.shape[1] / self.input_size, im.shape[0] / self.input_size)
-            for im in imgs
-        ]
-        k = self.schema.num_points
-        return (
-            np.stack(pts).astype(np.float32) if pts else np.zeros((0, k, 2), np.float32),
-            np.zeros((len(imgs), k), np.float32),
-        )

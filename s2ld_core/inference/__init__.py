@@ -1,0 +1,47 @@
+"""Landmarks from trained networks: one ``predict`` interface over G2, the baselines and every backend.
+
+* :mod:`.detector` — :class:`LandmarkDetector` (G2 from a checkpoint, or the shipped weights) and
+  the shared :class:`HeatmapDetector`;
+* :mod:`.baselines` — upscale + HR-LD, bicubic SR + HR-LD, the mean shape;
+* :mod:`.torch_fast`, :mod:`.onnx_backend`, :mod:`.backends` — faster CPU backends
+  (:func:`load_detector`) and :func:`compare_backends`, the check before switching to one;
+* :mod:`.g1` — G1's generated LR faces (:func:`generate_lr`).
+"""
+
+from .backends import BACKENDS, BackendAgreement, compare_backends, load_detector
+from .baselines import BicubicSRBaseline, MeanShapeBaseline, UpscaleHRLDBaseline
+from .detector import (
+    CONVENTION,
+    HeatmapDetector,
+    LandmarkDetector,
+    as_image_list,
+    default_checkpoint_hint,
+    shipped_weights,
+)
+from .g1 import generate_lr
+from .onnx_backend import OnnxLandmarkDetector, calibration_images, export_onnx, quantize_onnx
+from .torch_fast import TorchSpeedOptions, fuse_conv_bn, optimize_network
+
+__all__ = [
+    "BACKENDS",
+    "BackendAgreement",
+    "BicubicSRBaseline",
+    "CONVENTION",
+    "HeatmapDetector",
+    "LandmarkDetector",
+    "MeanShapeBaseline",
+    "OnnxLandmarkDetector",
+    "TorchSpeedOptions",
+    "UpscaleHRLDBaseline",
+    "as_image_list",
+    "calibration_images",
+    "compare_backends",
+    "default_checkpoint_hint",
+    "export_onnx",
+    "fuse_conv_bn",
+    "generate_lr",
+    "load_detector",
+    "optimize_network",
+    "quantize_onnx",
+    "shipped_weights",
+]
