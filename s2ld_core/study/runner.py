@@ -226,8 +226,8 @@ def _is_done(root: Path, nb: str, cfg: StudyConfig, nb_dir: Path | None) -> bool
 
 @contextmanager
 def _static_output():
-    """Tell the kernels there is no frontend (see :func:`~.steps.widgets_enabled`)."""
-    from .steps import STATIC_ENV
+    """Tell the kernels there is no frontend (see :func:`~.context.widgets_enabled`)."""
+    from .context import STATIC_ENV
 
     old = os.environ.get(STATIC_ENV)
     os.environ[STATIC_ENV] = "1"

@@ -2,7 +2,7 @@
 
 Under papermill or nbconvert there is no frontend to draw a widget, and the saved notebook and its
 HTML export would only carry a placeholder; so each explorer returns a widget when
-:attr:`~.steps.Study.static` is false, and otherwise the same content as one contact sheet. The
+:attr:`~.context.Study.static` is false, and otherwise the same content as one contact sheet. The
 sheet is saved under ``figures/`` either way, because the report shows it.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .steps import Study, overlay, show_image, spread
+from .context import Study, spread
+from .figures import overlay, show_image
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
 
@@ -154,7 +155,7 @@ def failure_browser(
     study: Study, evaluations: Mapping[str, Any], faces, name: str, n: int = 8, default: str | None = None
 ) -> Any:
     """The worst faces of a chosen method, with every method's prediction on them."""
-    from .steps import failure_sheet
+    from .figures import failure_sheet
 
     methods: Sequence[str] = list(evaluations)
     first = default if default in evaluations else methods[-1]

@@ -1,0 +1,290 @@
+"""What notebooks 01, 02, 03 and 05 measure and conclude: the LR statistics of G1's images, the
+detectors of Table 1 and their scores (on the target-LR test set, on G1's generated test set and on
+real faces), the ablation's claims, HR-LD at 128², and the summary on real LR faces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.datasets import LabelledFaces
+from .context import Study, StudyData, project_relative, record, spread
+from .training import TrainedModel
+
+
+def generated_test_set(study: Study, data: StudyData, g1_checkpoint: Path) -> LabelledFaces | None:
+    """Table 1's first row: the held-out HR test faces through G1, points resized exactly to 32²."""
+    from ..geometry import resize_points
+    from ..inference.g1 import generate_lr
+
+    hr = data.test_hr
+    if hr is None:
+        return None
+    lr = generate_lr(g1_checkpoint, hr.images, seed=study.cfg.seed + 11, device=study.device)
+    pts = np.stack([resize_points(p, lr.shape[1] / hr.size) for p in hr.points]).astype(np.float32)
+    return LabelledFaces(lr, pts, hr.visible, hr.identity, hr.schema)
+
+
+def study_detector(study: Study, checkpoint: Path, decoding: str | None = None):
+    """G2 of ``checkpoint`` decoding as the study says (``decoding`` overrides; raw without a shape
+    model, as in checkpoints made before it existed)."""
+    from ..inference import LandmarkDetector
+
+    det = LandmarkDetector.from_checkpoint(checkpoint, study.device)
+    decoding = decoding or study.cfg.decoding
+    return det.set_decoding(decoding if det.shape_model is not None else "raw")
+
+
+RAW = "raw decoding"  # suffix of the rows that decode heatmap peaks without the shape model
+
+
+def comparison_detectors(study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel) -> dict:
+    """Name → (detector, training seconds) for every row of Table 1 and the real-face table: the
+    baselines, S1–S4 in the study's decoding and S4 in the other one."""
+    from ..inference import BicubicSRBaseline, MeanShapeBaseline, UpscaleHRLDBaseline
+
+    detectors: dict[str, tuple[Any, float]] = {
+        "mean shape": (MeanShapeBaseline.from_checkpoint(models["S1"].checkpoint), 0.0),
+        "upscale + HR-LD": (UpscaleHRLDBaseline.from_checkpoint(hrld.checkpoint, study.device), hrld.seconds),
+        "bicubic SR + HR-LD": (
+            BicubicSRBaseline.from_checkpoint(hrld.checkpoint, study.device),
+            hrld.seconds,
+        ),
+    }
+    for setting, model in models.items():
+        detectors[setting] = (study_detector(study, model.checkpoint), model.seconds)
+    if "S4" in models:
+        other = "raw" if study.cfg.decoding == "pdm" else "pdm"
+        det = study_detector(study, models["S4"].checkpoint, other)
+        if det.decoding == other:
+            detectors[f"S4, {other} decoding"] = (det, models["S4"].seconds)
+    return detectors
+
+
+def real_face_sets(study: Study) -> dict[str, LabelledFaces]:
+    """The real-face check (``real_faces``, an imglab folder): each face at its native resolution
+    area-downscaled to 32², and through the held-out target camera. Empty when not configured or
+    not found (a checkout without the data folder)."""
+    from ..data.datasets import load_imglab_faces
+
+    if not study.cfg.real_faces:
+        return {}
+    folder = project_relative(study.cfg.real_faces)
+    if not folder.is_dir() and not Path(study.cfg.real_faces).is_absolute():
+        folder = Path(__file__).resolve().parents[2] / study.cfg.real_faces
+    xml = sorted(folder.glob("*.xml")) if folder.is_dir() else []
+    if not xml:
+        return {}
+    schema = study.cfg.schema  # in the study's schema, so overlays draw like with like
+    camera = load_imglab_faces(xml, camera="target-camera", seed=study.cfg.seed)
+    return {"native": load_imglab_faces(xml).to_schema(schema), "target camera": camera.to_schema(schema)}
+
+
+def real_face_columns(sets: Mapping[str, LabelledFaces]) -> tuple[tuple[str, str, str | None], ...]:
+    """Columns of :func:`real_face_table` for :func:`~.analysis.html_table`."""
+    return (("method", "method", None),) + tuple(
+        (name, f"NME % (box), {name} ({len(faces)} faces)", "%") for name, faces in sets.items()
+    )
+
+
+def real_face_table(detectors: Mapping[str, tuple[Any, float]], sets: Mapping[str, LabelledFaces]):
+    """Rows ``{method, <set>: NME, …}`` and the evaluations (set → method → Evaluation)."""
+    from ..evaluation import evaluate_detector
+
+    rows, evaluations = [], {name: {} for name in sets}
+    for method, (det, _) in detectors.items():
+        row: dict[str, Any] = {"method": method}
+        for name, faces in sets.items():
+            ev = evaluate_detector(det, faces, normalizer="box", name=method)
+            evaluations[name][method] = ev
+            row[name] = ev.summary["nme"]
+        rows.append(row)
+    return rows, evaluations
+
+
+def evaluation_row(evaluation, seconds: float | None = None, extra: Mapping[str, Any] | None = None) -> dict:
+    """One table row: the summary of an :class:`~s2ld_core.evaluation.Evaluation` and the training time."""
+    row = {"method": evaluation.name, **evaluation.summary}
+    if seconds is not None:
+        row["train_seconds"] = round(float(seconds), 1)
+    row.update(extra or {})
+    return row
+
+
+def worst_cases(evaluation, n: int = 8) -> list[int]:
+    """Indices of the ``n`` faces with the largest NME under ``evaluation``, worst first."""
+    return [int(i) for i in np.argsort(-evaluation.errors)[:n]]
+
+
+def lr_sets(study: Study, data: StudyData, g1_checkpoint: Path, n: int = 256) -> dict[str, np.ndarray]:
+    """The LR image sets notebook 01 compares: the real LR G1 learnt from, G1(HR), the paper's F(HR)
+    and the target LR (a domain G1 never saw), ``n`` images each at most."""
+    from ..inference.g1 import generate_lr
+    from ..pixels import subsample_F
+
+    hr = data.train_hr.images[spread(len(data.train_hr), n)]
+    real = data.g1_real[spread(len(data.g1_real), n)]
+    return {
+        "real LR": real,
+        "G1(HR)": generate_lr(g1_checkpoint, hr, seed=study.cfg.seed + 5, device=study.device),
+        "F(HR)": np.stack([subsample_F(im)[0] for im in hr]),
+        "target LR": data.pool.images[spread(len(data.pool), n)],
+    }
+
+
+def lr_statistics_verdict(stats: Mapping[str, Mapping[str, float]]) -> str:
+    """Markdown: is G1(HR) nearer the real LR than F(HR), statistic by statistic — said plainly."""
+    from .analysis import closer_to_real
+
+    closer = closer_to_real(stats, "G1(HR)", "F(HR)")
+    g, f = stats["G1(HR)"], stats["F(HR)"]
+    parts = [
+        f"intensity distribution (EMD {g['luma_emd_to_real']:.1f} vs {f['luma_emd_to_real']:.1f})",
+        f"log spectrum (mean |Δ| {g['spectrum_l1_to_real']:.3f} vs {f['spectrum_l1_to_real']:.3f})",
+        f"sharpness (ratio to real {g['sharpness_ratio_to_real']:.2f} vs {f['sharpness_ratio_to_real']:.2f})",
+    ]
+    won = [p for p, ok in zip(parts, closer.values()) if ok]
+    lost = [p for p, ok in zip(parts, closer.values()) if not ok]
+    text = f"G1(HR) is nearer the real LR than F(HR) in {len(won)} of 3 statistics."
+    if won:
+        text += " Nearer: " + "; ".join(won) + "."
+    if lost:
+        text += " Not nearer: " + "; ".join(lost) + "."
+    if len(won) < 2:
+        text += (
+            " With this training budget G1 has not (yet) learnt the real LR's look better than plain "
+            "average pooling; the paper's premise for S2 > S1 is then weak in this run."
+        )
+    return text
+
+
+@dataclass
+class Ablation:
+    """Every method of Table 1 scored on the target-LR test set and on the G1-generated test set."""
+
+    evaluations: dict[str, Any]  # name → Evaluation on the target-LR test set
+    generated: dict[str, Any]  # name → Evaluation on G1(HR test)
+    rows: list[dict[str, Any]]
+
+
+def _timed_evaluation(detector, faces: LabelledFaces, name: str):
+    from ..evaluation import evaluate_detector
+
+    t0 = time.perf_counter()
+    ev = evaluate_detector(detector, faces, name=name)
+    return ev, 1000.0 * (time.perf_counter() - t0) / max(1, len(faces))
+
+
+def run_ablation(
+    study: Study, data: StudyData, models: Mapping[str, TrainedModel], hrld: TrainedModel, g1: TrainedModel
+) -> Ablation:
+    """Score the baselines and S1–S4 (Table 1). Nothing is tuned: each checkpoint is the end of its
+    schedule, and the held-out sets are only read here."""
+    detectors = comparison_detectors(study, models, hrld)
+    generated = generated_test_set(study, data, g1.checkpoint)
+    evaluations, gen_evals, rows = {}, {}, []
+    for name, (det, seconds) in detectors.items():
+        ev, ms = _timed_evaluation(det, data.test, name)
+        evaluations[name] = ev
+        extra: dict[str, Any] = {"ms_per_face": ms}
+        if generated is not None:
+            gen_evals[name], _ = _timed_evaluation(det, generated, name)
+            extra["nme_generated"] = gen_evals[name].summary["nme"]
+        rows.append(evaluation_row(ev, seconds, extra))
+    return Ablation(evaluations, gen_evals, rows)
+
+
+SETTINGS = ("S1", "S2", "S3", "S4")
+
+
+def undertrained_note(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """A warning when no S-setting beats the training mean shape: the networks have not learnt
+    landmarks yet, so their ordering says nothing about the method (only about the budget)."""
+    nme = {r["method"]: r["nme"] for r in rows}
+    if "mean shape" not in nme or not any(s in nme for s in SETTINGS):
+        return None
+    best = min(nme[s] for s in SETTINGS if s in nme)
+    if best < nme["mean shape"]:
+        return None
+    return (
+        f"**Under-trained.** No S²LD setting beats predicting the training mean shape (best "
+        f"{100 * best:.1f}% vs {100 * nme['mean shape']:.1f}% NME): at this training budget G2 has not "
+        "learnt landmarks yet, so the comparisons below reflect the budget, not the method. Train longer "
+        "(`s2ld study --epochs N`, or `--profile paper`) before reading them."
+    )
+
+
+def ablation_claims(study: Study, ablation: Ablation) -> str:
+    """Check the paper's ordering on both test sets, record it and return the Markdown verdict."""
+    from .analysis import check_claim
+
+    comparisons, claim = check_claim(
+        {s: ablation.evaluations[s].errors for s in SETTINGS}, seed=study.cfg.seed
+    )
+    record(study, "claim", [c.as_dict() for c in comparisons])
+    note = undertrained_note(ablation.rows)
+    record(study, "undertrained", note is not None)
+    if note:
+        claim = note + "\n\n" + claim
+    record(study, "claim_summary", claim)
+    if ablation.generated:
+        comparisons_gen, claim_gen = check_claim(
+            {s: ablation.generated[s].errors for s in SETTINGS}, seed=study.cfg.seed
+        )
+        record(study, "claim_generated", [c.as_dict() for c in comparisons_gen])
+        claim += "\n\nOn the **G1-generated** test faces (Table 1's first row): " + claim_gen
+    return claim
+
+
+def hrld_evaluation(study: Study, data: StudyData, hrld: TrainedModel) -> tuple[list[dict[str, Any]], Any]:
+    """HR-LD on held-out HR renders of unseen identities, under every normaliser the schema allows
+    (Table 5 reports interocular for 300W and box-style for AFLW). Returns rows and the box
+    :class:`~s2ld_core.evaluation.Evaluation`, or ``([], None)`` without a held-out HR set."""
+    from ..evaluation import evaluate_detector
+    from ..schemas import get_schema
+
+    faces = data.test_hr
+    if faces is None:
+        return [], None
+    det = study_detector(study, hrld.checkpoint)
+    schema = get_schema(det.schema)
+    norms = ["box"] + (["interocular"] if schema.interocular is not None else [])
+    rows, box_eval = [], None
+    for norm in norms:
+        ev = evaluate_detector(det, faces, normalizer=norm, name="HR-LD")
+        box_eval = ev if norm == "box" else box_eval
+        rows.append(
+            {"method": "HR-LD (ours)", "test_set": f"held-out HR renders ({len(faces)} faces)", **ev.summary}
+        )
+    return rows, box_eval
+
+
+def real_lr_summary(data: StudyData, detector) -> dict[str, Any]:
+    """S4 on the labelled target-LR test set (NME) and its mean heatmap confidence on each LR set.
+
+    Confidence is the decoded heatmap peak; it is no accuracy measure, but a detector that has not
+    learnt a domain tends to produce flat heatmaps there, so a drop from the test set to real faces
+    is worth seeing.
+    """
+    from ..evaluation import evaluate_detector
+
+    ev = evaluate_detector(detector, data.test, name="S4")
+    conf = {"target LR test": float(ev.confidence.mean())}
+    for name, images in (("target LR pool", data.pool.images), ("real LFW faces", data.lfw)):
+        conf[name] = float(detector.predict(images)[1].mean())
+    return {"target_test": ev.summary, "mean_confidence": conf}
+
+
+def real_lr_text(summary: Mapping[str, Any]) -> str:
+    s = summary["target_test"]
+    conf = ", ".join(f"{k} {v:.2f}" for k, v in summary["mean_confidence"].items())
+    return (
+        f"S4 on the held-out target-LR test set: NME ({s['normalizer']}) **{100 * s['nme']:.2f}%**, "
+        f"AUC@0.08 {s['auc@0.08']:.3f}, FR@0.10 {s['fr@0.10']:.3f} over {s['n']} faces "
+        f"(notebook 03 compares it with S1–S3 and the baselines). Mean heatmap confidence: {conf}."
+    )

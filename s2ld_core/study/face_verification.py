@@ -1,0 +1,105 @@
+"""Notebook 04 (§4.3): which aligned faces each verification setting (L1–L5) trains LightCNN on,
+LightCNN's configuration for the study, and the verdict on the paper's ordering."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .context import Study
+from .evaluation import study_detector
+from .training import TrainedModel
+
+
+def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel):
+    """Table 3a's settings plus the two baselines, as :class:`~.analysis.VerificationSetting` s.
+
+    L1–L3 align with G2 from S2, S3, S4 (main G1); L4 with the S4 built on a G1 that also learnt the
+    target LR; L5 is L4 with a pretrained LightCNN, run only when ``verification.pretrained`` names a
+    file (the paper's CASIA-WebFace weights cannot be shipped).
+    """
+    from ..inference import UpscaleHRLDBaseline
+    from .analysis import VerificationSetting
+
+    def det(key: str):
+        return study_detector(study, models[key].checkpoint)
+
+    pretrained = study.cfg.verification.pretrained
+    l5_skip = None
+    if not pretrained:
+        l5_skip = "no pretrained weights"
+    elif not Path(pretrained).expanduser().exists():
+        l5_skip = f"pretrained weights {pretrained} not found"
+    s4_target = models["S4_target"]
+    l4_skip = None
+    if s4_target.checkpoint == models["S4"].checkpoint:
+        l4_skip = "same as L3: the main G1 already learns from the target LR"
+    return [
+        VerificationSetting("baseline", "none (resize to 32²)", None),
+        VerificationSetting(
+            "upscale + HR-LD",
+            "HR-LD on the face upscaled to 128²",
+            UpscaleHRLDBaseline.from_checkpoint(hrld.checkpoint, study.device),
+        ),
+        VerificationSetting("L1", "G2 of S2 (generated LR, eq. 12)", det("S2")),
+        VerificationSetting("L2", "G2 of S3 (+ D2)", det("S3")),
+        VerificationSetting("L3", "G2 of S4 (+ D2, D3 on the target LR)", det("S4")),
+        VerificationSetting(
+            "L4",
+            f"G2 of S4 on a G1 that learnt the target LR ({s4_target.name})",
+            None if l4_skip else study_detector(study, s4_target.checkpoint),
+            skip_reason=l4_skip,
+        ),
+        VerificationSetting(
+            "L5",
+            "L4 + pretrained LightCNN",
+            None if l5_skip else study_detector(study, s4_target.checkpoint),
+            pretrained=None if l5_skip else str(Path(pretrained).expanduser()),
+            skip_reason=l5_skip,
+            config=dataclasses.replace(lightcnn_config(study), disabled_pools=None),
+        ),
+    ]
+
+
+def lightcnn_config(study: Study):
+    from ..verification.train import LightCNNConfig
+
+    v = study.cfg.verification
+    return LightCNNConfig(
+        variant=v.variant,
+        epochs=v.epochs,
+        batch_size=v.batch_size,
+        lr=v.lr,
+        disabled_pools=v.disabled_pools,
+        seed=study.cfg.seed,
+    )
+
+
+def verification_verdict(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown: do the L settings order as in Table 3a (L1 < L2 < L3 ≤ L4), and does alignment beat
+    the plain-resize baseline? Said plainly, whatever the answer."""
+    top = {k: r["top1"] for k, r in results.items() if r.get("status") == "ok"}
+    lines = []
+    for a, b in (("L1", "L2"), ("L2", "L3"), ("L3", "L4")):
+        if a in top and b in top:
+            ok = top[a] <= top[b]
+            lines.append(
+                f"* {a} ≤ {b} in top-1: {top[a]:.1f}% vs {top[b]:.1f}% — "
+                f"{'agrees' if ok else 'disagrees'} with the paper"
+            )
+    if "baseline" in top and "L3" in top:
+        ok = top["L3"] > top["baseline"]
+        lines.append(
+            f"* L3 vs no alignment: {top['L3']:.1f}% vs {top['baseline']:.1f}% — alignment "
+            f"{'helps' if ok else 'does not help'} here"
+        )
+    n_probe = next((r.get("num_probes") for r in results.values() if r.get("status") == "ok"), None)
+    note = (
+        f"\n\nEach figure rests on {n_probe} probes; with so few, differences of a few points are "
+        "within chance."
+        if n_probe
+        else ""
+    )
+    return "\n".join(lines) + note
