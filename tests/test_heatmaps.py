@@ -115,3 +115,18 @@ def test_bad_input_errors():
         decode_heatmaps(torch.zeros(1, 2, 2, 2))
     with pytest.raises(ValueError, match="method"):
         decode_heatmaps(torch.zeros(1, 2, 8, 8), method="magic")
+
+
+def test_soft_argmax_finds_confident_peaks_and_is_differentiable():
+    from s2ld_core.heatmaps import soft_argmax
+
+    pts = torch.tensor([[[5.25, 20.5], [16.0, 16.0], [27.7, 3.1]]])
+    maps = encode_heatmaps(pts, 32, 1.0).requires_grad_(True)
+    found = soft_argmax(maps, 3)
+    np.testing.assert_allclose(found.detach(), pts, atol=0.05)
+    found.sum().backward()
+    assert maps.grad[:, :3].abs().sum() > 0 and maps.grad[:, 3].abs().sum() == 0
+    # amplitude drops out, and a 2 % noise floor over the whole map barely moves a weak peak
+    floor = 0.02 * torch.rand(1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    weak = soft_argmax(encode_heatmaps(pts, 32, 1.0) * 0.3 + floor, 3)
+    np.testing.assert_allclose(weak, pts, atol=0.1)

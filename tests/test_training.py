@@ -275,3 +275,49 @@ def test_camera_family_mix_replaces_faces_with_exact_points_and_is_seeded(tiny_n
     cfg.stage2.lr_augment_prob = 0.0
     same, same_pts = stage.camera_family_mix(lr, pts, images, points, seed_step(0, 5))
     assert torch.equal(same, lr) and np.array_equal(same_pts, pts)
+
+
+def test_peaks_d3_sees_points_not_blob_shapes_and_passes_gradients(tiny_npz, tiny_g1):
+    """``d3_input = peaks``: a sharp and a wider, lower (still confident) heatmap of the same points
+    look alike to D3, moved points do not, and the gradient reaches the heatmaps through the points."""
+    from s2ld_core.heatmaps import encode_heatmaps
+    from s2ld_core.train.runner import DistContext
+    from s2ld_core.train.stage2 import Stage2
+
+    faces = LabelledFaces.load_npz(tiny_npz)
+    cfg = _cfg(tiny_npz, "stage2")
+    cfg.stage2.g1_checkpoint = str(tiny_g1)
+    cfg.stage2.d3_input = "peaks"
+    real = np.zeros((4, 32, 32, 3), np.uint8)
+    stage = Stage2(cfg, faces, real, torch.device("cpu"), DistContext())
+    pts = torch.tensor([[[10.3, 12.7], [20.0, 9.5]] + [[16.0, 16.0]] * 17], dtype=torch.float32)
+    sharp = encode_heatmaps(pts, 32, 1.0)
+    weak = encode_heatmaps(pts, 32, 1.6) * 0.9  # wider and lower, but confident
+    np.testing.assert_allclose(stage.d3_view(sharp), stage.d3_view(weak), atol=0.02)
+    moved = encode_heatmaps(pts + torch.tensor([1.0, 0.0]), 32, 1.0)
+    assert (stage.d3_view(moved) - stage.d3_view(sharp)).abs().max() > 0.3
+    weak.requires_grad_(True)
+    stage.d3_view(weak)[:, 0].sum().backward()
+    assert weak.grad[:, 0].abs().sum() > 0
+
+    cfg.stage2.d3_input = "heatmaps"  # the paper: D3 sees the heatmaps themselves
+    assert stage.d3_view(weak) is weak
+
+
+def test_adversarial_ramp_grows_from_zero_to_one(tiny_npz):
+    from s2ld_core.train.runner import DistContext, RunState
+    from s2ld_core.train.stage2 import Stage2
+
+    cfg = _cfg(tiny_npz, "stage2")
+    cfg.stage2.setting = "S1"
+    stage = Stage2(cfg, LabelledFaces.load_npz(tiny_npz), None, torch.device("cpu"), DistContext())
+    stage.total_steps = 100
+    assert stage.adversarial_ramp(RunState(step=50)) == 1.0  # adv_warmup 0: eq. 15 from the start
+    cfg.stage2.adv_warmup = 0.4
+    assert [stage.adversarial_ramp(RunState(step=s)) for s in (0, 20, 40, 90)] == [0.0, 0.5, 1.0, 1.0]
+    cfg.stage2.adv_warmup, cfg.stage2.d3_input = 1.5, "peaks"
+    with pytest.raises(ValueError, match="adv_warmup"):
+        cfg.validate()
+    cfg.stage2.adv_warmup, cfg.stage2.d3_input = 0.0, "blobs"
+    with pytest.raises(ValueError, match="d3_input"):
+        cfg.validate()

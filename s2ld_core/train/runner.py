@@ -170,6 +170,7 @@ class Stage:
     """What a training stage provides to :func:`run_training`."""
 
     name: str = "stage"
+    total_steps: int | None = None  # set by run_training before the first step (schedules of the stage)
     networks: dict[str, torch.nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     num_samples: int
@@ -305,6 +306,7 @@ def run_training(
     total = cfg.optim.epochs * len(order)
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
+    stage.total_steps = total
     per_step = cfg.optim.schedule == "onecycle"
     scheds = _schedulers(stage, cfg, total)
     state = RunState()

@@ -26,7 +26,7 @@ from ..augment import AugmentConfig
 from ..data.datasets import LabelledFaces
 from ..data.degrade import random_camera
 from ..geometry import resize_points
-from ..heatmaps import encode_heatmaps
+from ..heatmaps import encode_heatmaps, soft_argmax
 from ..models import ConfidenceDiscriminator, HeatmapDiscriminator, HeatmapGenerator, network_config
 from ..schemas import get_schema
 from ..shape_model import PointDistributionModel
@@ -123,6 +123,19 @@ class Stage2(Stage):
             torch.from_numpy(points), self.size, self.sigma, visible=torch.from_numpy(visible)
         ).to(self.device)
 
+    def d3_view(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """What D3 sees of a heatmap set: the heatmaps (the paper), or with ``d3_input = "peaks"`` the
+        ground-truth Gaussians redrawn at their soft-argmax points (differentiable in the points)."""
+        if self.s2.d3_input == "heatmaps":
+            return heatmaps
+        points = soft_argmax(heatmaps, self.schema.num_points)
+        return encode_heatmaps(points, self.size, self.sigma)
+
+    def adversarial_ramp(self, state: RunState) -> float:
+        """The factor on eq. 15's b and c: 1, or a linear ramp over the first ``adv_warmup`` of the run."""
+        span = self.s2.adv_warmup * (self.total_steps or 0)
+        return 1.0 if span <= 0 else min(1.0, state.step / span)
+
     # ------------------------------------------------------------------ one step
 
     def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
@@ -153,8 +166,11 @@ class Stage2(Stage):
         if "D3" in self.networks:
             real = to_tensor(draw_real_lr(self.real_lr, len(index), gen), self.device)
             pred_real = self.g2(real)
+            view = self.d3_view
             l_d3 = losses.eq11_d3_loss(
-                self.d3(lr, target), self.d3(lr, pred.detach()), self.d3(real, pred_real.detach())
+                self.d3(lr, view(target)),
+                self.d3(lr, view(pred.detach())),
+                self.d3(real, view(pred_real.detach())),
             )
             self.update("D3", l_d3)
             out["l_D3"] = l_d3.item()
@@ -163,14 +179,16 @@ class Stage2(Stage):
         zero = torch.zeros((), device=self.device)
         l_kp = losses.eq13_g2_kp(pred, self.d2(lr, pred)) if "D2" in self.networks else zero
         l_conf = (
-            losses.eq14_g2_conf(self.d3(lr, pred), self.d3(real, pred_real))
+            losses.eq14_g2_conf(self.d3(lr, self.d3_view(pred)), self.d3(real, self.d3_view(pred_real)))
             if "D3" in self.networks
             else zero
         )
-        l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, self.s2.b, self.s2.c)
+        ramp = self.adversarial_ramp(state)
+        b, c = self.s2.b * ramp, self.s2.c * ramp
+        l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, b, c)
         self.update("G2", l_g2)
-        if "D2" in self.networks:
-            weighted = (self.s2.a * l_mse.item(), self.s2.b * l_kp.item(), self.s2.c * l_conf.item())
+        if "D2" in self.networks and ramp > 0:
+            weighted = (self.s2.a * l_mse.item(), b * l_kp.item(), c * l_conf.item())
             state.extra["eq15_order_held"] = state.extra.get("eq15_order_held", 0) + int(
                 weighted[0] > weighted[1] > weighted[2]
             )
