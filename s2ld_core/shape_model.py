@@ -13,6 +13,7 @@ study: ``raw`` (the heatmap peaks) and ``pdm`` (this fit).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,21 @@ def _similarity_fit(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np
     A = np.stack([np.stack([a, -b], -1), np.stack([b, a], -1)], -2)
     t = mu_d - np.einsum("bij,bj->bi", A, mu_s)
     return A, t
+
+
+def _complex(points: np.ndarray) -> np.ndarray:
+    """``(..., 2)`` points as ``(...)`` complex numbers ``x + iy``."""
+    return points[..., 0] + 1j * points[..., 1]
+
+
+def _complex_similarity(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_similarity_fit` for complex points ``(B, K)``: ``dst ≈ α·src + τ``, α = ``a + ib``."""
+    wsum = np.maximum(w.sum(-1), 1e-12)
+    mu_s = (w * src).sum(-1) / wsum
+    mu_d = (w * dst).sum(-1) / wsum
+    s = src - mu_s[:, None]
+    alpha = (w * s.conj() * (dst - mu_d[:, None])).sum(-1) / np.maximum((w * np.abs(s) ** 2).sum(-1), 1e-12)
+    return alpha, mu_d - alpha * mu_s
 
 
 @dataclass
@@ -95,7 +111,11 @@ class PointDistributionModel:
         in the model frame; coefficients are clamped to ±``limit`` standard deviations. With
         ``robust_px``, each point's weight is multiplied by a Cauchy factor ``1 / (1 + (r/robust_px)²)``
         of its residual ``r`` (in the points' pixels), so outlying peaks lose their pull.
-        Everything is batched matrix products: it sits on the inference hot path.
+
+        It sits on the inference hot path, where one face's fit is dominated by per-call overhead,
+        so points are complex numbers ``x + iy``: a similarity is then one complex factor α and an
+        offset τ (``z' = αz + τ``), its inverse a division, and the 2-D sums of the normal equations
+        are real parts of complex products — half the array operations of the (x, y) form.
         """
         pts = np.asarray(points, np.float64)
         w0 = np.clip(np.nan_to_num(np.asarray(weights, np.float64)), 0.0, None)
@@ -103,33 +123,39 @@ class PointDistributionModel:
             return self.fit_points(pts[None], w0[None], iterations, prior, robust_px, limit)[0]
         if pts.shape[1:] != self.mean.shape:
             raise ValueError(f"fit_points: expected (B, {self.num_points}, 2) points, got {pts.shape}")
-        pts = np.nan_to_num(pts)
+        z = _complex(np.nan_to_num(pts))  # (B, K)
         w0 = w0 + 1e-3  # every point keeps a whisper of a vote, so an all-weak face is still placed
-        P = self.modes.astype(np.float64)  # (M, 2K), flattened as x0, y0, x1, y1, …
-        mean = self.mean.astype(np.float64).reshape(-1)  # (2K,)
-        ridge = np.diag(1.0 / self.variances.astype(np.float64))
-        bound = limit * np.sqrt(self.variances.astype(np.float64))
-        coef = np.zeros((len(pts), len(bound)))
+        mean, modes, ridge, std = self._complex_form
+        bound = limit * std
+        coef = np.zeros((len(z), len(bound)))
         w = w0
+        inv_r2 = 0.0 if not robust_px else 1.0 / robust_px**2
         for _ in range(iterations):
-            model = (mean + coef @ P).reshape(pts.shape)
-            A, t = _similarity_fit(model, pts, w)
-            if robust_px:
-                fitted = model @ A.transpose(0, 2, 1) + t[:, None]
-                w = w0 / (1.0 + ((fitted - pts) ** 2).sum(-1) / robust_px**2)
-            # Points in the model frame: A is a scaled rotation, so A⁻¹ = Aᵀ / det A.
-            det = np.maximum(A[:, 0, 0] ** 2 + A[:, 1, 0] ** 2, 1e-12)
-            y = ((pts - t[:, None]) @ A) / det[:, None, None]
-            resid = y.reshape(len(pts), -1) - mean
-            sigma2 = np.maximum((w * ((y - model) ** 2).sum(-1)).sum(-1) / np.maximum(w.sum(-1), 1e-9),
-                                0.25 / det)  # at least (0.5 px)² of noise
-            PW = P[None] * np.repeat(w, 2, axis=1)[:, None, :]  # (B, M, 2K)
-            lhs = PW @ P.T + prior * sigma2[:, None, None] * ridge
-            rhs = (PW @ resid[..., None])
+            model = mean + coef @ modes  # (B, K)
+            alpha, tau = _complex_similarity(model, z, w)
+            if inv_r2:
+                w = w0 / (1.0 + np.abs(alpha[:, None] * model + tau[:, None] - z) ** 2 * inv_r2)
+            y = (z - tau[:, None]) / alpha[:, None]  # the points in the model frame
+            wsum = np.maximum(w.sum(-1), 1e-9)
+            sigma2 = np.maximum((w * np.abs(y - model) ** 2).sum(-1) / wsum,
+                                0.25 / np.maximum(np.abs(alpha) ** 2, 1e-12))  # ≥ (0.5 px)² of noise
+            weighted = modes[None] * w[:, None, :]  # (B, M, K)
+            lhs = (weighted @ modes.conj().T).real + prior * sigma2[:, None, None] * ridge
+            rhs = (weighted.conj() @ (y - mean)[..., None]).real
             coef = np.clip(np.linalg.solve(lhs, rhs)[..., 0], -bound, bound)
-        model = (mean + coef @ P).reshape(pts.shape)
-        A, t = _similarity_fit(model, pts, w)
-        return (model @ A.transpose(0, 2, 1) + t[:, None]).astype(np.float32)
+        model = mean + coef @ modes
+        alpha, tau = _complex_similarity(model, z, w)
+        fitted = alpha[:, None] * model + tau[:, None]
+        return np.stack([fitted.real, fitted.imag], -1).astype(np.float32)
+
+    @functools.cached_property
+    def _complex_form(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Mean ``(K,)`` and modes ``(M, K)`` as complex points, the MAP ridge Λ⁻¹ and the mode σs
+        (computed once per model: the arrays never change after construction)."""
+        variances = self.variances.astype(np.float64)
+        mean = _complex(self.mean.astype(np.float64))
+        modes = _complex(self.modes.astype(np.float64).reshape(len(variances), -1, 2))
+        return mean, modes, np.diag(1.0 / variances), np.sqrt(variances)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists (a checkpoint stores it beside the weights)."""
