@@ -21,22 +21,22 @@ record *CPU* time (``time.process_time``), which a busy neighbour inflates far l
 
 Outputs: a table on stdout, ``reports/benchmarks/inference.json`` and the "inference" and "backends"
 sections of ``reports/benchmarks.md`` (each script owns its sections of that one file; see
-:func:`update_report`). :func:`write_accuracy_section` adds the study's ablation table beside them.
+:func:`benchmarks.bench_report.update_report`, which also holds ``write_accuracy_section``: the
+study's ablation table beside them). Timing helpers shared with the other scripts are in
+:mod:`benchmarks.bench_timing`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,189 +47,34 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `s2ld_co
 import numpy as np
 import torch
 
+from benchmarks.bench_report import (
+    CAVEAT,
+    DEFAULT_JSON,
+    DEFAULT_MD,
+    best_throughput,
+    markdown_sections,
+    print_table,
+    update_report,
+)
+from benchmarks.bench_timing import (
+    add_peak_fractions,
+    available_threads,
+    combine_peaks,
+    flag_contention,
+    machine_info,
+    matmul_peak,
+    measure,
+    measure_interleaved,
+    torch_threads,
+)
 from benchmarks.peers import PEER_NOTE, PEERS, build_peer
 from s2ld_core.flops import count_macs
 from s2ld_core.models import HeatmapGenerator, network_config
 from s2ld_core.schemas import get_schema
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_JSON = Path("reports/benchmarks/inference.json")
-DEFAULT_MD = Path("reports/benchmarks.md")
-SECTION_ORDER = ("inference", "backends", "training", "accuracy")
-CAVEAT = (
-    "Measured on a shared machine: other jobs may have used the same cores. Medians and IQRs "
-    "over repetitions; single-thread CPU time is the less disturbed figure."
-)
 GOAL_LATENCY_MS = 5.0
 GOAL_RATIO_FAN = 50.0
-CONTENTION_FACTOR = 1.5
-
-
-# ============================================================================= timing
-
-
-@dataclass
-class Timing:
-    """Statistics of repeated calls, in milliseconds per call."""
-
-    median_ms: float
-    q1_ms: float
-    q3_ms: float
-    min_ms: float
-    n: int
-    cpu_median_ms: float  # process CPU time per call (all threads of this process)
-
-    @property
-    def iqr_ms(self) -> float:
-        return self.q3_ms - self.q1_ms
-
-    @classmethod
-    def from_samples(cls, wall_s: Sequence[float], cpu_s: Sequence[float]) -> Timing:
-        if not wall_s:
-            raise ValueError("no timing samples")
-        w = np.asarray(wall_s) * 1e3
-        q1, med, q3 = np.percentile(w, [25, 50, 75])
-        return cls(float(med), float(q1), float(q3), float(w.min()), len(w), float(np.median(cpu_s) * 1e3))
-
-    def to_dict(self) -> dict[str, float]:
-        return {**asdict(self), "iqr_ms": self.iqr_ms}
-
-
-MIN_WARMUP_S = 0.3
-
-
-def _warm_up(fns: Sequence[Callable[[], object]], calls: int) -> None:
-    start = time.perf_counter()
-    done = 0
-    while done < calls or (done > 0 and time.perf_counter() - start < MIN_WARMUP_S):
-        for fn in fns:
-            fn()
-        done += 1
-        if calls == 0:
-            break
-
-
-def _one_call(fn: Callable[[], object]) -> tuple[float, float]:
-    c0, t0 = time.process_time(), time.perf_counter()
-    fn()
-    return time.perf_counter() - t0, time.process_time() - c0
-
-
-def measure(
-    fn: Callable[[], object],
-    warmup: int = 3,
-    repeats: int = 20,
-    max_seconds: float | None = None,
-    min_repeats: int = 3,
-) -> Timing:
-    """Median of ``repeats`` timed calls after ``warmup`` untimed ones (and at least
-    ``MIN_WARMUP_S`` of them: the first calls of a network build oneDNN primitives and fault in
-    memory); stops early (but never before ``min_repeats``) once ``max_seconds`` of timed calls have
-    passed."""
-    _warm_up([fn], warmup)
-    wall, cpu = [], []
-    start = time.perf_counter()
-    while len(wall) < repeats:
-        w, c = _one_call(fn)
-        wall.append(w)
-        cpu.append(c)
-        if max_seconds is not None and len(wall) >= min_repeats and time.perf_counter() - start > max_seconds:
-            break
-    return Timing.from_samples(wall, cpu)
-
-
-def measure_interleaved(
-    fns: dict[str, Callable[[], object]],
-    warmup: int = 3,
-    repeats: int = 20,
-    max_seconds: float | None = None,
-    min_repeats: int = 3,
-) -> dict[str, Timing]:
-    """Like :func:`measure` for several variants, called round-robin (a, b, c, a, b, c, …), so that a
-    change of load on a shared machine affects every variant alike rather than whichever ran then."""
-    _warm_up(list(fns.values()), warmup)
-    samples: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in fns}
-    start = time.perf_counter()
-    for i in range(repeats):
-        for name, fn in fns.items():
-            w, c = _one_call(fn)
-            samples[name][0].append(w)
-            samples[name][1].append(c)
-        if max_seconds is not None and i + 1 >= min_repeats and time.perf_counter() - start > max_seconds:
-            break
-    return {k: Timing.from_samples(*v) for k, v in samples.items()}
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` intra-op threads, restoring the previous setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def available_threads() -> int:
-    """Cores this process may use (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def combine_peaks(before: dict[int, dict], after: dict[int, dict]) -> dict[str, dict]:
-    """The peak per thread count: the best single call of the two measurements (before and after the
-    network runs). A peak is what the machine *can* do, so the least-disturbed call is the right
-    estimate on a shared machine; the medians stay in the JSON."""
-    return {
-        str(t): {
-            "gflops": max(before[t]["gflops_best"], after[t]["gflops_best"]),
-            "n": max((before[t], after[t]), key=lambda p: p["gflops_best"])["n"],
-            "before": before[t],
-            "after": after[t],
-        }
-        for t in before
-    }
-
-
-def add_peak_fractions(rows: list[dict], nets: dict, peaks: dict[str, dict]) -> None:
-    """Per row: achieved / peak, and the floor ``2·MACs·batch / peak`` no runtime can beat."""
-    for r in rows:
-        peak = peaks[str(r["threads"])]["gflops"]
-        r["peak_fraction"] = r["gflops_achieved"] / peak
-        r["floor_ms"] = 2.0 * nets[r["network"]]["macs"] * r["batch"] / (peak * 1e6)
-
-
-def matmul_peak(
-    threads: int, sizes: Sequence[int] = (256, 512, 1024), repeats: int = 10, warmup: int = 2
-) -> dict[str, Any]:
-    """Achievable fp32 GFLOP/s on this machine: square ``torch.mm`` (2n³ FLOPs) with ``threads``
-    threads, the best over ``sizes`` — the practical ceiling for convolutions lowered to matrix
-    products. Several sizes because the best one depends on the caches (here 512² beat 1024² by
-    ~1.6× on one core, as 1024² matrices spill out of the per-core L2)."""
-    per_size = {}
-    for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        with torch_threads(threads):
-            t = measure(lambda a=a, b=b: torch.mm(a, b), warmup=warmup, repeats=repeats)
-        flop = 2.0 * n**3
-        per_size[str(n)] = {
-            "gflops_median": flop / (t.median_ms * 1e6),
-            "gflops_best": flop / (t.min_ms * 1e6),
-        }
-    best = max(per_size, key=lambda n: per_size[n]["gflops_best"])
-    return {
-        "threads": threads,
-        "n": int(best),
-        "gflops_best": per_size[best]["gflops_best"],
-        "gflops_median": max(v["gflops_median"] for v in per_size.values()),
-        "sizes": per_size,
-    }
-
-
-# ============================================================================= what is measured
 
 
 @dataclass
@@ -289,9 +134,6 @@ def peer_cases(names: Sequence[str]) -> list[NetworkCase]:
             )
         )
     return cases
-
-
-# ============================================================================= the run
 
 
 @dataclass
@@ -522,17 +364,13 @@ def compute_ratios(rows: list[dict], nets: dict) -> list[dict]:
                     "threads": threads,
                     "latency_ratio": p["median_ms"] / r["median_ms"],
                     "cpu_ratio": p["cpu_median_ms"] / max(r["cpu_median_ms"], 1e-9),
-                    "throughput_ratio": _best_throughput(rows, name, threads)
-                    / _best_throughput(rows, peer, threads),
+                    "throughput_ratio": best_throughput(rows, name, threads)
+                    / best_throughput(rows, peer, threads),
                     "flop_ratio": nets[peer]["macs"] / nets[name]["macs"],
                     "contended": bool(r.get("contended") or p.get("contended")),
                 }
             )
     return out
-
-
-def _best_throughput(rows: list[dict], name: str, threads: int) -> float:
-    return max(r["faces_per_s"] for r in rows if r["network"] == name and r["threads"] == threads)
 
 
 EXACT_PX = 0.01  # a backend whose points stay within this of torch's counts as exact
@@ -604,30 +442,6 @@ def evaluate_goals(result: dict) -> list[dict]:
     return goals
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    info = {
-        "cpu": cpu,
-        "threads_available": available_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-    with contextlib.suppress(ImportError):
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    with contextlib.suppress(OSError):
-        info["loadavg_start"] = [round(v, 1) for v in os.getloadavg()]
-    return info
-
-
 def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure everything in ``cfg``; returns the result dict (also what the JSON holds)."""
     t0 = time.perf_counter()
@@ -661,17 +475,6 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     return result
 
 
-def flag_contention(rows: list[dict], key: str, factor: float = CONTENTION_FACTOR) -> None:
-    """Mark multi-thread rows that are more than ``factor``× *slower* than the same work on one
-    thread. More threads never make these convolutions several times slower on an idle machine; on a
-    shared one a descheduled OpenMP worker makes the others wait at every barrier. Such rows are kept
-    but labelled, and ratios and goals built on them are labelled too."""
-    one = {(r[key], r["batch"], r.get("backend")): r["median_ms"] for r in rows if r["threads"] == 1}
-    for r in rows:
-        base = one.get((r[key], r["batch"], r.get("backend")))
-        r["contended"] = bool(r["threads"] > 1 and base is not None and r["median_ms"] > factor * base)
-
-
 def derive(result: dict) -> dict:
     """Everything computed from the measurements: % of peak and floors, contention flags, S²LD/peer
     ratios and the goals. Separate from measuring so that ``--from-json`` can re-render a report."""
@@ -682,299 +485,6 @@ def derive(result: dict) -> dict:
     result["ratios"] = compute_ratios(result["latency"], result["networks"])
     result["goals"] = evaluate_goals(result)
     return result
-
-
-# ============================================================================= report
-
-
-def _ms(v: float) -> str:
-    return f"{v:.3g}" if v < 10 else f"{v:.0f}" if v >= 100 else f"{v:.1f}"
-
-
-CONTENDED_MARK = "⚠"
-
-
-def _flag(row: dict) -> str:
-    return f" {CONTENDED_MARK}" if row.get("contended") else ""
-
-
-def _yes(ok: bool) -> str:
-    return "yes" if ok else "**no**"
-
-
-def _timing_cell(r: dict) -> str:
-    return f"{_ms(r['median_ms'])} [{_ms(r['q1_ms'])}–{_ms(r['q3_ms'])}]"
-
-
-def markdown_sections(result: dict) -> dict[str, str]:
-    """Markdown for the "inference" and (when measured) "backends" sections."""
-    m, lines = result["machine"], []
-    lines += [
-        "## Inference speed (PyTorch eager, network only)",
-        "",
-        f"Machine: {m['cpu']}, {m['threads_available']} threads available; torch {m['torch']}"
-        f"{', onnxruntime ' + m['onnxruntime'] if 'onnxruntime' in m else ''}. {result['when']}. "
-        f"Load average at start/end: {m.get('loadavg_start', '?')} / {m.get('loadavg_end', '?')}.",
-        "",
-        f"> {result['caveat']} Peers have **{PEER_NOTE}**. Paper (Table 2, GTX 1080): S²LD 10.5 ms/face, "
-        "SAN 17.8 ms, HRNet 76 ms.",
-        "",
-        "Matrix-multiply peak (fp32 square `torch.mm`, best size of "
-        + ", ".join(f"{n}²" for n in result["config"]["peak_sizes"])
-        + "): "
-        + ", ".join(
-            f"{t} thread(s) {p['gflops']:.0f} GFLOP/s (n={p['n']})" for t, p in result["peak"].items()
-        )
-        + " — best call of two measurements, before and after the networks; % of peak = median achieved "
-        "/ this.",
-        "",
-        "### Networks",
-        "",
-        "| network | input | params | GMAC/face | note |",
-        "|---|---|---:|---:|---|",
-    ]
-    for name, n in result["networks"].items():
-        lines.append(
-            f"| {name} | {n['input']}² | {n['params'] / 1e6:.2f} M | {n['macs'] / 1e9:.3f} | {n['note']} |"
-        )
-    lines += [
-        "",
-        "### Single-face latency (batch 1): median [IQR] ms, CPU ms, achieved GFLOP/s (% of peak), "
-        "floor = FLOPs / peak",
-        "",
-        "| network | threads | wall ms | CPU ms | GFLOP/s | % peak | floor ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result["latency"]:
-        if r["batch"] == 1:
-            lines.append(
-                f"| {r['network']} | {r['threads']}{_flag(r)} | {_timing_cell(r)} | "
-                f"{_ms(r['cpu_median_ms'])} | {r['gflops_achieved']:.1f} | "
-                f"{100 * r['peak_fraction']:.0f} % | {_ms(r['floor_ms'])} |"
-            )
-    batches = sorted({r["batch"] for r in result["latency"]})
-    lines += [
-        "",
-        "### Throughput (faces/s) by batch size",
-        "",
-        "| network | threads | " + " | ".join(f"b={b}" for b in batches) + " |",
-        "|---|---:|" + "---:|" * len(batches),
-    ]
-    by_key: dict[tuple, dict[int, dict]] = {}
-    for r in result["latency"]:
-        by_key.setdefault((r["network"], r["threads"]), {})[r["batch"]] = r
-    for (name, threads), per in by_key.items():
-        cells = [f"{per[b]['faces_per_s']:.0f}{_flag(per[b])}" if b in per else "skipped" for b in batches]
-        lines.append(f"| {name} | {threads} | " + " | ".join(cells) + " |")
-    if result["ratios"]:
-        lines += [
-            "",
-            "### S²LD vs peers (same run, same runtime, batch 1)",
-            "",
-            "| S²LD | peer | threads | latency ratio | CPU-time ratio | best-throughput ratio | FLOP ratio |",
-            "|---|---|---:|---:|---:|---:|---:|",
-        ]
-        for q in result["ratios"]:
-            lines.append(
-                f"| {q['s2ld']} | {q['peer']} | {q['threads']}{_flag(q)} | {q['latency_ratio']:.1f}× | "
-                f"{q['cpu_ratio']:.1f}× | {q['throughput_ratio']:.1f}× | {q['flop_ratio']:.1f}× |"
-            )
-    if result["goals"]:
-        lines += [
-            "",
-            "### Goals (issue 7)",
-            "",
-            "| goal | measured on | threads | wall | met | CPU time | met (CPU) |",
-            "|---|---|---:|---:|---|---:|---|",
-        ]
-        for g in result["goals"]:
-            unit = "×" if "/" in g["goal"] else " ms"
-            extra = (
-                f" (floor {_ms(g['floor_ms'])} ms)"
-                if "floor_ms" in g
-                else f" (FLOP ratio {g['flop_ratio']:.0f}×)"
-                if "flop_ratio" in g
-                else ""
-            )
-            lines.append(
-                f"| {g['goal']} | {g['what']} | {g['threads']}{_flag(g)} | {g['value']:.2f}{unit}{extra} | "
-                f"{_yes(g['met'])} | {g['cpu']:.2f}{unit} | {_yes(g['met_cpu'])} |"
-            )
-    if any(r.get("contended") for r in result["latency"]):
-        lines += [
-            "",
-            f"{CONTENDED_MARK} *contended*: more than {CONTENTION_FACTOR:g}× slower than the same "
-            "work on one thread — other jobs held the cores (see Method in benchmarks/README.md); "
-            "ratios and goals on such rows say nothing about the code.",
-        ]
-    if result["skipped"]:
-        lines += [
-            "",
-            "Skipped (over the per-measurement budget): "
-            + "; ".join(f"{s['network']} thr={s['threads']} b={s['batch']}" for s in result["skipped"])
-            + ".",
-        ]
-    sections = {"inference": "\n".join(lines)}
-    if result.get("backends"):
-        b = [
-            "## Fast inference backends (end to end: uint8 crops → resize → G2 → decode)",
-            "",
-            "Interleaved repetitions on the 100 real 25×25 LFW faces (resized to 32²). Backends: see "
-            "`s2ld_core/inference/`.",
-            "",
-            "| model | backend | threads | batch | wall ms / call [IQR] | CPU ms | ms / face | faces/s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in result["backends"]:
-            b.append(
-                f"| {r['model']} | {r['backend']} | {r['threads']}{_flag(r)} | {r['batch']} | "
-                f"{_timing_cell(r)} | {_ms(r['cpu_median_ms'])} | {r['per_face_ms']:.3f} | "
-                f"{r['faces_per_s']:.0f} |"
-            )
-        b += [
-            "",
-            "Agreement with the torch backend on the same faces (points in input pixels):",
-            "",
-            "| model | backend | mean px | max px | share > 0.5 px |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for a in result["agreement"]:
-            b.append(
-                f"| {a['model']} | {a['backend']} | {a['mean_px']:.4f} | {a['max_px']:.4f} | "
-                f"{100 * a['frac_over_0.5px']:.1f} % |"
-            )
-        b += [
-            "",
-            "Random-weight heatmaps are nearly flat, so int8 rounding can move their arg-max far; "
-            "judge int8 on a trained checkpoint (`--checkpoint`).",
-        ]
-        sections["backends"] = "\n".join(b)
-    return sections
-
-
-def update_report(md_path: str | Path, sections: dict[str, str]) -> Path:
-    """Write ``sections`` (name → markdown) into ``md_path``, replacing those names' old text and
-    keeping the others: every benchmark script owns its sections of the one report, in the fixed order
-    :data:`SECTION_ORDER` (unknown names go last)."""
-    path = Path(md_path)
-    existing: dict[str, str] = {}
-    if path.exists():
-        for m in re.finditer(r"<!-- BEGIN (\S+) -->\n(.*?)\n<!-- END \1 -->", path.read_text(), re.S):
-            existing[m.group(1)] = m.group(2)
-    existing.update(sections)
-    order = [n for n in SECTION_ORDER if n in existing] + sorted(
-        n for n in existing if n not in SECTION_ORDER
-    )
-    text = [
-        "# S²LD benchmarks",
-        "",
-        "Written by `benchmarks/bench_inference.py`, `benchmarks/bench_training.py` and "
-        "`write_accuracy_section`; each owns its sections. Timings are machine- and load-specific.",
-        "",
-    ]
-    for name in order:
-        text += [f"<!-- BEGIN {name} -->", existing[name].rstrip("\n"), f"<!-- END {name} -->", ""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(text))
-    return path
-
-
-def _latency_lookup(inference_json: Path | None) -> dict[str, float]:
-    if inference_json is None or not Path(inference_json).exists():
-        return {}
-    data = json.loads(Path(inference_json).read_text())
-    return {
-        r["network"]: r["median_ms"] for r in data.get("latency", []) if r["batch"] == 1 and r["threads"] == 1
-    }
-
-
-def write_accuracy_section(
-    metrics_json_path: str | Path,
-    out_md: str | Path = DEFAULT_MD,
-    inference_json: str | Path | None = DEFAULT_JSON,
-    profile: str | None = None,
-) -> Path:
-    """Put the study's ablation table (``{"ablation": {"S1": {"nme": …, "train_seconds": …}, …}}``)
-    beside the speed tables, with each row's single-face latency (1 thread, network only) from
-    ``inference_json`` when that run measured the matching network: S1–S4 → G2 32², rows naming HR-LD
-    → HR-LD 128², the mean shape → no network. A missing metrics file gives a section that says so."""
-    src = Path(metrics_json_path)
-    if not src.exists():
-        body = (
-            f"## Accuracy beside speed\n\n_Not available: `{src}` does not exist. Run the study "
-            "(`s2ld study`), then `write_accuracy_section` again._"
-        )
-        return update_report(out_md, {"accuracy": body})
-    data = json.loads(src.read_text())
-    ablation = data.get("ablation", {})
-    if not ablation and "notebooks" in data:  # a study run's metrics.json: Table 1 is notebook 03's
-        rows = data["notebooks"].get("03_ablations", {}).get("table", [])
-        ablation = {r["method"]: r for r in rows}
-        data = {**data, "profile": data.get("study", {}).get("profile")}
-    profile = profile or data.get("profile") or "quick"
-    schema = data.get("schema", "aflw19")
-    latency = _latency_lookup(Path(inference_json) if inference_json else None)
-    extra_keys = sorted(
-        {
-            k
-            for v in ablation.values()
-            for k in v
-            if k not in ("nme", "train_seconds") and isinstance(v[k], (int, float))
-        }
-    )
-    head = ["setting", "NME", "train time"] + extra_keys + ["ms / face (1 thread)"]
-    lines = [
-        "## Accuracy beside speed",
-        "",
-        f"From `{src}` (profile {profile}, schema {schema}); NME as the "
-        "study reports it; latency from the inference section's run.",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|---|" + "---:|" * (len(head) - 1),
-    ]
-    for name, row in ablation.items():
-        if "hr-ld" in name.lower():
-            net = f"HR-LD {profile} {schema} 128²"
-        elif name.lower().startswith("mean"):
-            net = None
-        else:
-            net = f"G2 {profile} {schema} 32²"
-        lat = "0 (no network)" if net is None else (f"{latency[net]:.2f}" if net in latency else "—")
-        secs = row.get("train_seconds")
-        cells = [
-            name,
-            f"{row['nme']:.4f}" if isinstance(row.get("nme"), (int, float)) else "—",
-            f"{secs / 60:.1f} min" if isinstance(secs, (int, float)) else "—",
-        ]
-        cells += [f"{row[k]:.4g}" if isinstance(row.get(k), (int, float)) else "—" for k in extra_keys]
-        lines.append("| " + " | ".join(cells + [lat]) + " |")
-    return update_report(out_md, {"accuracy": "\n".join(lines)})
-
-
-def print_table(result: dict) -> None:
-    """The headline numbers on stdout: batch-1 latency and best throughput per network."""
-    print(
-        f"\n{'network':30s} {'thr':>3s} {'ms/face (b=1)':>14s} {'IQR':>7s} {'cpu ms':>8s} "
-        f"{'best faces/s':>13s} {'GMAC':>7s}"
-    )
-    for r in result["latency"]:
-        if r["batch"] != 1:
-            continue
-        best = _best_throughput(result["latency"], r["network"], r["threads"])
-        print(
-            f"{r['network']:30s} {r['threads']:3d} {r['median_ms']:14.2f} {r['iqr_ms']:7.2f} "
-            f"{r['cpu_median_ms']:8.2f} {best:13.0f} {result['networks'][r['network']]['macs'] / 1e9:7.3f}"
-        )
-    for g in result["goals"]:
-        print(
-            f"goal {g['goal']:18s} {g['what']:55s} thr={g['threads']}: {g['value']:.2f} "
-            f"{'met' if g['met'] else 'NOT met'} "
-            f"(CPU time {g['cpu']:.2f}: {'met' if g['met_cpu'] else 'NOT met'})"
-            f"{'  [contended]' if g['contended'] else ''}"
-        )
-
-
-# ============================================================================= CLI
 
 
 def _ints(text: str) -> tuple[int, ...]:

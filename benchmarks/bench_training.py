@@ -42,7 +42,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `s2ld_co
 import numpy as np
 import torch
 
-from benchmarks.bench_inference import DEFAULT_MD, Timing, available_threads, machine_info, update_report
+from benchmarks.bench_report import DEFAULT_MD, update_report
+from benchmarks.bench_timing import Timing, available_threads, machine_info
 from s2ld_core import losses
 from s2ld_core.flops import count_macs
 from s2ld_core.heatmaps import encode_heatmaps

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from benchmarks import bench_inference as bi
+from benchmarks import bench_report, bench_timing
 from benchmarks import bench_training as bt
 from benchmarks.peers import FAN, PEERS, HRNetW18, build_peer
 from s2ld_core.flops import count_macs
@@ -75,21 +76,22 @@ def test_peer_shapes_and_published_sizes():
 
 
 def test_timing_statistics():
-    t = bi.Timing.from_samples([0.004, 0.001, 0.002, 0.003, 0.005], [0.001] * 5)
+    t = bench_timing.Timing.from_samples([0.004, 0.001, 0.002, 0.003, 0.005], [0.001] * 5)
     assert (t.median_ms, t.q1_ms, t.q3_ms, t.min_ms, t.n) == pytest.approx((3.0, 2.0, 4.0, 1.0, 5))
     assert t.iqr_ms == pytest.approx(2.0) and t.cpu_median_ms == pytest.approx(1.0)
     with pytest.raises(ValueError):
-        bi.Timing.from_samples([], [])
+        bench_timing.Timing.from_samples([], [])
 
 
 def test_interleaved_measurement_is_round_robin_and_stops_on_budget():
     calls: list[str] = []
-    out = bi.measure_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+    out = bench_timing.measure_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
                                  warmup=1, repeats=4)
     # warm-up runs at least 1 round and at least MIN_WARMUP_S; every round calls a then b
     assert len(calls) >= 10 and len(calls) % 2 == 0 and calls == ["a", "b"] * (len(calls) // 2)
     assert out["a"].n == out["b"].n == 4
-    slow = bi.measure(lambda: __import__("time").sleep(0.01), warmup=0, repeats=100, max_seconds=0.01)
+    slow = bench_timing.measure(lambda: __import__("time").sleep(0.01), warmup=0, repeats=100,
+                                max_seconds=0.01)
     assert slow.n == 3, "stops after min_repeats once over budget"
     cfg = bi.BenchConfig(budget_s=1.0, repeats=20)
     assert bi._plan_repeats(0.5, cfg) == 0  # 3 calls would not fit
@@ -98,9 +100,9 @@ def test_interleaved_measurement_is_round_robin_and_stops_on_budget():
 
 def test_report_sections_are_replaced_in_place_and_ordered(tmp_path):
     md = tmp_path / "benchmarks.md"
-    bi.update_report(md, {"training": "T1"})
-    bi.update_report(md, {"inference": "I1", "extra": "X"})
-    bi.update_report(md, {"training": "T2"})
+    bench_report.update_report(md, {"training": "T1"})
+    bench_report.update_report(md, {"inference": "I1", "extra": "X"})
+    bench_report.update_report(md, {"training": "T2"})
     text = md.read_text()
     assert "T1" not in text and text.index("I1") < text.index("T2") < text.index("X")
     assert text.count("<!-- BEGIN training -->") == 1
@@ -108,7 +110,7 @@ def test_report_sections_are_replaced_in_place_and_ordered(tmp_path):
 
 def test_accuracy_section_with_and_without_metrics(tmp_path):
     md = tmp_path / "benchmarks.md"
-    bi.write_accuracy_section(tmp_path / "missing.json", md, inference_json=None)
+    bench_report.write_accuracy_section(tmp_path / "missing.json", md, inference_json=None)
     assert "Not available" in md.read_text()
     metrics = {"ablation": {"S1": {"nme": 0.12345, "train_seconds": 120},
                             "S4": {"nme": 0.1, "train_seconds": 600},
@@ -116,7 +118,7 @@ def test_accuracy_section_with_and_without_metrics(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(metrics))
     inference = {"latency": [{"network": "G2 quick aflw19 32²", "batch": 1, "threads": 1, "median_ms": 3.25}]}
     (tmp_path / "inf.json").write_text(json.dumps(inference))
-    bi.write_accuracy_section(tmp_path / "m.json", md, inference_json=tmp_path / "inf.json")
+    bench_report.write_accuracy_section(tmp_path / "m.json", md, inference_json=tmp_path / "inf.json")
     text = md.read_text()
     assert "Not available" not in text and text.count("<!-- BEGIN accuracy -->") == 1
     assert "| S1 | 0.1235 | 2.0 min | 3.25 |" in text
@@ -162,7 +164,7 @@ def test_bench_inference_smoke(tmp_path, capsys):
 
 def test_bench_training_smoke(tmp_path):
     out_json, out_md = tmp_path / "training.json", tmp_path / "benchmarks.md"
-    bi.update_report(out_md, {"inference": "kept"})
+    bench_report.update_report(out_md, {"inference": "kept"})
     # stage 1 only (a fresh interpreter per stage); stage 2's step is checked in-process below
     rc = bt.main(["--profiles", "quick", "--stages", "stage1", "--batch", "2", "--warmup", "0",
                   "--repeats", "1", "--no-perceptual", "--json", str(out_json), "--md", str(out_md)])
