@@ -1,7 +1,7 @@
 """The Gradio app: an ALRF-style landmark annotator ("Annotate") and a live detector demo ("Demo").
 
 Annotate: open a folder of low-resolution faces, click landmarks on a server-side magnified copy
-(see :mod:`annotator.render` for why), every change saved atomically by :mod:`annotator.store`. The
+(see :mod:`annotator.pictures` for why), every change saved atomically by :mod:`annotator.store`. The
 browser tab only holds *where it is* (:class:`TabState`: image, selected point, undo history); the
 annotation itself always lives in the file, so a reload or a second tab resumes from disk.
 
@@ -29,8 +29,8 @@ from s2ld_core.atomic import check_writable
 from s2ld_core.schemas import SCHEMAS, get_schema
 
 from . import demo as demo_lib
-from .arguments import DEFAULT_ZOOM, add_annotate_arguments, add_demo_arguments  # noqa: F401 - re-exported
-from .render import MAX_ZOOM, MIN_ZOOM, reference_diagram, render_annotation_view
+from .cli import DEFAULT_ZOOM, add_annotate_arguments, add_demo_arguments  # noqa: F401 - re-exported
+from .pictures import MAX_ZOOM, MIN_ZOOM, reference_diagram, render_annotation_view
 from .store import (
     IMAGE_SUFFIXES,
     MAX_IDLE_SECONDS,

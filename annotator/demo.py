@@ -26,7 +26,7 @@ import numpy as np
 
 from s2ld_core.geometry import resize_points, to_rgb_uint8
 
-from .render import draw_points
+from .pictures import draw_markers
 
 __all__ = [
     "WHOLE_IMAGE_MAX_SIDE",
@@ -314,7 +314,7 @@ def _view(crop: np.ndarray, pred: Prediction | None) -> tuple[np.ndarray, int]:
     canvas = np.repeat(np.repeat(crop, zoom, 0), zoom, 1)
     if pred is not None:
         k = len(pred.points)
-        canvas = draw_points(canvas, [list(p) for p in pred.points], [True] * k, zoom, labels=k <= 19)
+        canvas = draw_markers(canvas, [list(p) for p in pred.points], [True] * k, zoom, labels=k <= 19)
     pad_h, pad_w = PANEL_SIZE - canvas.shape[0], PANEL_SIZE - canvas.shape[1]
     if pad_h > 0 or pad_w > 0:
         canvas = cv2.copyMakeBorder(canvas, max(0, pad_h) // 2, max(0, pad_h) - max(0, pad_h) // 2,

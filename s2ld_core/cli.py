@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_app_commands(sub) -> None:
-    from annotator.arguments import add_annotate_arguments, add_demo_arguments
+    from annotator.cli import add_annotate_arguments, add_demo_arguments
 
     p = sub.add_parser("annotate", help="annotation tool for landmarks on tiny faces (Gradio)")
     add_annotate_arguments(p)

@@ -13,7 +13,7 @@ import torch
 
 from annotator import demo as demo_lib
 from annotator.app import add_annotate_arguments, add_demo_arguments, build_app, launch
-from annotator.render import (
+from annotator.pictures import (
     canonical_points,
     draw_grid,
     magnify,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator.render import original_to_display, point_colors
+from annotator.pictures import original_to_display, point_colors
 from annotator.screenshots import CHROMIUM, free_port, launch_chromium, wait_until
 from annotator.store import display_to_original
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from annotator.agreement import agreement_report, pair_nme
-from annotator.render import original_to_display
+from annotator.pictures import original_to_display
 from annotator.store import (
     AnnotationStore,
     History,

@@ -4,9 +4,9 @@ Why server-side: a browser shows a 24-pixel face as a 24-pixel smudge (``gr.Imag
 small image) and smooths it when it is scaled by CSS, which hides exactly the pixel structure an
 annotator needs to see. So we enlarge by an integer ``zoom`` here, nearest-neighbour by default, and
 send a lossless PNG. Display pixel ``(u, v)`` then covers original coordinates
-``[(u)/zoom - 0.5, (u + 1)/zoom - 0.5)``; its centre maps back with
-``x = (u + 0.5) / zoom - 0.5`` (the resize convention of ``DESIGN.md``), and an original point ``x`` is
-drawn at ``u = (x + 0.5) * zoom - 0.5``.
+``[(u)/zoom - 0.5, (u + 1)/zoom - 0.5)``; its centre maps back with ``x = (u + 0.5) / zoom - 0.5``
+(the resize convention of ``docs/architecture.md``), and an original point ``x`` is drawn at
+``u = (x + 0.5) * zoom - 0.5``.
 
 The reference diagram is drawn from one canonical iBUG-68 template (built from named parts below) and
 converted to the smaller schemas with :func:`s2ld_core.schemas.convert_points`, so the diagram for
@@ -28,7 +28,7 @@ __all__ = [
     "MAX_ZOOM",
     "magnify",
     "draw_grid",
-    "draw_points",
+    "draw_markers",
     "render_annotation_view",
     "point_colors",
     "canonical_points",
@@ -125,7 +125,7 @@ def _label(canvas: np.ndarray, text: str, u: float, v: float, color, scale: floa
     cv2.putText(canvas, text, org, _FONT, scale, color, 1, cv2.LINE_AA)
 
 
-def draw_points(
+def draw_markers(
     canvas: np.ndarray,
     points: Sequence[Sequence[float] | None],
     visible: Sequence[bool],
@@ -170,7 +170,7 @@ def render_annotation_view(
     canvas = magnify(image, zoom, smooth=smooth)
     if grid and zoom >= MIN_ZOOM:
         canvas = draw_grid(canvas, zoom)
-    return draw_points(canvas, points, visible, zoom, selected=selected, labels=labels)
+    return draw_markers(canvas, points, visible, zoom, selected=selected, labels=labels)
 
 
 # --------------------------------------------------------------------------------------------------

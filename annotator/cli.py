@@ -7,7 +7,7 @@ import argparse
 
 from s2ld_core.schemas import SCHEMAS
 
-from .render import MAX_ZOOM, MIN_ZOOM
+from .pictures import MAX_ZOOM, MIN_ZOOM
 
 DEFAULT_ZOOM = 12
 
