@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from s2ld_core.geometry import apply_affine, resize_image
-from s2ld_core.models.lightcnn import MFM, LightCNNArch, build_lightcnn, load_pretrained
 from s2ld_core.verification.align import (
     ARCFACE_TEMPLATE_112,
     TEMPLATE_32,
@@ -17,6 +16,7 @@ from s2ld_core.verification.align import (
     estimate_affine,
     estimate_similarity,
 )
+from s2ld_core.verification.lightcnn import MFM, LightCNNArch, build_lightcnn, load_pretrained
 from s2ld_core.verification.protocol import (
     half_split,
     identification_scores,

@@ -24,15 +24,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from s2ld_core.geometry import resize_image, to_rgb_uint8
-from s2ld_core.models.lightcnn import (
+from s2ld_core.schemas import Schema
+from s2ld_core.verification.align import align_faces
+from s2ld_core.verification.lightcnn import (
     LightCNN,
     LightCNNArch,
     build_lightcnn,
     images_to_tensor,
     load_pretrained,
 )
-from s2ld_core.schemas import Schema
-from s2ld_core.verification.align import align_faces
 from s2ld_core.verification.protocol import half_split, identification_scores
 
 __all__ = [
@@ -157,7 +157,7 @@ def train_lightcnn(
     """Train LightCNN to classify ``identities`` from ``images`` (uint8 ``(N, S, S, 3)``, S = input_size).
 
     Softmax cross-entropy with random horizontal flips; ``pretrained`` initialises from a state dict
-    (:func:`~s2ld_core.models.lightcnn.load_pretrained`; the classifier always starts fresh). Returns
+    (:func:`~s2ld_core.verification.lightcnn.load_pretrained`; the classifier always starts fresh). Returns
     the model in eval mode and ``history``: per-epoch ``loss`` and training ``accuracy``, ``classes``
     (class index → identity) and ``seconds``.
     """
