@@ -8,8 +8,8 @@ take the points *both* placed and compute
     NME = mean_i ||p_a,i - p_b,i|| / sqrt(w * h)
 
 where ``w x h`` is the landmark box of the two annotators' *mean* points (the ``box`` normaliser of
-``DESIGN.md``, made symmetric because neither annotator is the ground truth). Per image we average
-over pairs, per point over pairs and images; the data-set figure is the mean over images.
+``docs/architecture.md``, made symmetric because neither annotator is the ground truth). Per image we
+average over pairs, per point over pairs and images; the data-set figure is the mean over images.
 """
 
 from __future__ import annotations

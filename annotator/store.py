@@ -26,7 +26,7 @@ Why it is shaped this way:
   folder, listed by walking it; :func:`resolve_inside` refuses anything that escapes it (``..``,
   absolute paths, symlinks pointing outside).
 
-Coordinates follow ``DESIGN.md``: 0-based pixel centres in the original (small) image.
+Coordinates follow ``docs/architecture.md``: 0-based pixel centres in the original (small) image.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Landmark heatmaps: encode points as ``K+1`` Gaussian channels and decode them back, sub-pixel.
 
-Conventions (see ``DESIGN.md``): heatmap pixel centres sit at integer coordinates, points are
-``(x, y)``; channel ``k < K`` holds ``exp(-d^2 / 2 sigma^2)`` around point ``k`` with its peak at the
+Conventions (see ``docs/architecture.md``): heatmap pixel centres sit at integer coordinates, points
+are ``(x, y)``; channel ``k < K`` holds ``exp(-d^2 / 2 sigma^2)`` around point ``k`` with its peak at the
 exact sub-pixel position, and the last channel is the background ``1 - max_k``. Both functions are
 batched and loop-free because training encodes whole batches on the device and decoding sits on the
 inference hot path.

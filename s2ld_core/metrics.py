@@ -1,7 +1,7 @@
 """Landmark error metrics: NME with a named normaliser, per-point errors, CED, AUC and failure rate.
 
-Definitions follow ``DESIGN.md``: an image's NME is the mean point-to-point distance over its visible
-points divided by a normaliser, and a data set's NME is the mean over images. Normalisers:
+Definitions follow ``docs/architecture.md``: an image's NME is the mean point-to-point distance over
+its visible points divided by a normaliser, and a data set's NME is the mean over images. Normalisers:
 
 * ``box``: ``sqrt(w * h)`` of the bounding box of the visible ground-truth points (AFLW, LR sets);
 * ``interocular``: distance between the schema's ``interocular`` points (300W outer eye corners

@@ -4,8 +4,8 @@ Everything returns ``uint8 HxWx3 RGB`` arrays or a :class:`matplotlib.figure.Fig
 ``pyplot``, so it runs headless (no display, no global figure state) in papermill jobs and servers.
 Faces here are often 16-32 px, so :func:`draw_points` upscales with nearest-neighbour first (the
 pixels stay honest, nothing is smoothed) and maps points with the resize convention of
-``DESIGN.md`` so a marker sits on the pixel it labels. Text is drawn with OpenCV's Hershey font,
-which covers ASCII only.
+``docs/architecture.md`` so a marker sits on the pixel it labels. Text is drawn with OpenCV's Hershey
+font, which covers ASCII only.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ supplementary material, so they live here. Two profiles share the topology:
   landmarks; that top level is also where almost all of G2's compute goes.
 
 A checkpoint stores :meth:`NetworkConfig.to_dict`, so rebuilding its networks never needs the file
-that made it (DESIGN.md, "Checkpoints are self-describing").
+that made it (docs/architecture.md, "Checkpoints").
 """
 
 from __future__ import annotations

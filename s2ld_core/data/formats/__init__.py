@@ -2,7 +2,8 @@
 
 One module per format; everything public is re-exported here, so callers write
 ``from s2ld_core.data.formats import read_pts, FormatError``. All coordinates returned are 0-based
-pixel centres (DESIGN.md); each module's docstring says how its on-disk convention maps to that.
+pixel centres (docs/architecture.md); each module's docstring says how its on-disk convention maps
+to that.
 Readers raise only :class:`FormatError` (a ``ValueError``) for malformed input.
 """
 
