@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .train.config import PROFILES
+from .metrics import NORMALIZERS
+from .schemas import SCHEMAS
+from .shape_model import DECODINGS
+from .train.config import PROFILES, SETTINGS
 
 # ----------------------------------------------------------------------------- data
 
@@ -106,7 +109,7 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--target-lr", help="unlabelled LR faces: 'embedded' (default), 'lfw' or a folder of crops"
     )
-    p.add_argument("--schema", choices=("aflw19", "ibug68", "five"), help="landmark schema (default aflw19)")
+    p.add_argument("--schema", choices=tuple(SCHEMAS), help="landmark schema (default aflw19)")
     p.add_argument("--out", required=True, help="run folder (config, stats.jsonl, samples, checkpoints)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 …")
     p.add_argument("--epochs", type=int)
@@ -291,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_stage1)
     p = train.add_parser("stage2", help="heatmap generator G2 in setting S1–S4 or HR-LD (eq. 7–15)")
     _add_train_arguments(p)
-    p.add_argument("--setting", required=True, choices=("S1", "S2", "S3", "S4", "hrld"))
+    p.add_argument("--setting", required=True, choices=SETTINGS)
     p.add_argument("--g1", help="G1 checkpoint from stage 1 (needed by S2–S4)")
     p.set_defaults(func=cmd_train_stage2)
 
@@ -311,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--camera", help="with --imglab: degrade each face crop first, e.g. target-camera (default: native)"
     )
-    p.add_argument("--decoding", choices=("raw", "pdm"), help="heatmap decoding (default raw)")
-    p.add_argument("--normalizer", choices=("box", "interocular"))
+    p.add_argument("--decoding", choices=DECODINGS, help="heatmap decoding (default raw)")
+    p.add_argument("--normalizer", choices=NORMALIZERS)
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
