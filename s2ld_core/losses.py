@@ -21,8 +21,6 @@ __all__ = [
     "eq3_g1_adversarial",
     "subsample_F",
     "eq4_pixel",
-    "eq4_pixel_lowpass",
-    "gaussian_lowpass",
     "perceptual_loss",
     "eq5_d1_loss",
     "eq6_d1_hinge",
@@ -94,31 +92,6 @@ def eq4_pixel(generated_lr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """
     target = subsample_F_tensor(hr, _lr_factor(generated_lr, hr))
     return (target - generated_lr).square().mean()
-
-
-def gaussian_lowpass(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A separable Gaussian blur of ``(B, C, H, W)`` images (reflect padding, radius 3σ)."""
-    radius = max(1, int(round(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    k = torch.exp(-(x**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = images.shape[1]
-    out = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def eq4_pixel_lowpass(generated_lr: torch.Tensor, hr: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
-    """Not in the paper: eq. 4 on Gaussian low-passed images (σ in LR pixels).
-
-    eq. 4 as written ties every pixel of ``I_G^LR`` to the sharp ``F(I^HR)``, so G1 cannot blur much
-    without paying for it — measured, a quick G1 stays ~9× sharper than the target LR faces it is
-    asked to imitate. Compared below ``1/(2πσ)`` cycles per pixel the loss still keeps the content
-    where it was (what §3.1 wants the pixel loss for: landmarks stay put), and leaves the fine detail
-    — blur, noise, compression — to D1.
-    """
-    target = subsample_F_tensor(hr, _lr_factor(generated_lr, hr))
-    return (gaussian_lowpass(target, sigma) - gaussian_lowpass(generated_lr, sigma)).square().mean()
 
 
 def perceptual_loss(vgg: Callable[[torch.Tensor], list[torch.Tensor]] | None, generated_lr: torch.Tensor,

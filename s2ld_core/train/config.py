@@ -18,7 +18,6 @@ import yaml
 SETTINGS = ("S1", "S2", "S3", "S4", "hrld")
 LR_AUGMENTS = ("none", "camera-family")
 D3_INPUTS = ("heatmaps", "peaks")
-PIXEL_LOSSES = ("paper", "lowpass")
 SCHEDULES = ("steps", "onecycle")
 PROFILES = ("quick", "standard", "paper")
 
@@ -80,10 +79,6 @@ class Stage1Config:
     gp_kind: str = "wgan-gp"  # eq. 5's "GP": WGAN-GP on interpolates, or "r1"
     gp_weight: float = 10.0
     vgg_weights: str | None = None
-    # eq. 4 as written ("paper") or on Gaussian low-passed images ("lowpass", σ in LR pixels): the
-    # content stays anchored to F(I^HR) while D1 alone decides the blur, noise and compression.
-    pixel_loss: str = "paper"
-    pixel_sigma: float = 1.0
 
 
 @dataclass
@@ -163,10 +158,6 @@ class TrainConfig:
             raise ValueError(f"unknown lr_augment {self.stage2.lr_augment!r}; choose one of {LR_AUGMENTS}")
         if not 0.0 <= self.stage2.lr_augment_prob <= 1.0:
             raise ValueError(f"lr_augment_prob must be in [0, 1], got {self.stage2.lr_augment_prob}")
-        if self.stage1.pixel_loss not in PIXEL_LOSSES:
-            raise ValueError(f"unknown pixel_loss {self.stage1.pixel_loss!r}; choose one of {PIXEL_LOSSES}")
-        if self.stage1.pixel_sigma <= 0:
-            raise ValueError(f"pixel_sigma must be > 0, got {self.stage1.pixel_sigma}")
         if self.stage2.d3_input not in D3_INPUTS:
             raise ValueError(f"unknown d3_input {self.stage2.d3_input!r}; choose one of {D3_INPUTS}")
         if not 0.0 <= self.stage2.adv_warmup <= 1.0:

@@ -79,11 +79,7 @@ class Stage1(Stage):
         self.update("D1", l_d1)
 
         l_gan_g = losses.eq3_g1_adversarial(self.d1(fake), variant=self.s1.g1_gan_variant)
-        l_pixel = (
-            losses.eq4_pixel(fake, hr)
-            if self.s1.pixel_loss == "paper"
-            else losses.eq4_pixel_lowpass(fake, hr, self.s1.pixel_sigma)
-        )
+        l_pixel = losses.eq4_pixel(fake, hr)
         l_perc = (
             losses.perceptual_loss(self.vgg, fake, hr)
             if self.gamma > 0
