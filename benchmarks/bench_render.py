@@ -25,6 +25,7 @@ SETTINGS = {
     "default (2x supersampling)": RenderConfig(),
     "plain (no clutter/occluders/light)": RenderConfig.plain(),
     "1x supersampling": replace(RenderConfig(), supersample=1),
+    "v2 photo-like (2x supersampling)": RenderConfig(style="v2"),
 }
 
 

@@ -279,3 +279,82 @@ def test_preview_png(tmp_path):
     out = save_preview(tmp_path / "preview.png", n=4, cols=2)
     img = cv2.imread(str(out))
     assert img is not None and img.shape[1] == 2 * 256 + 3 * 4
+
+
+# ----------------------------------------------------------------------------- the photo-like style (v2)
+
+
+PLAIN_V2 = replace(PLAIN, style="v2")
+
+
+@pytest.fixture(scope="module")
+def plain_faces_v2():
+    return [
+        (sample_identity(i), render_face(sample_identity(i), image_rng(3, i, 0), PLAIN_V2)) for i in range(16)
+    ]
+
+
+def test_v1_stays_the_default_style():
+    assert RenderConfig().style == "v1"
+    with pytest.raises(ValueError, match="style"):
+        render_face(sample_identity(0), np.random.default_rng(0), RenderConfig(style="v3"))
+
+
+def test_v2_is_deterministic_and_differs_from_v1():
+    cfg = RenderConfig(style="v2")
+    a = render_dataset(range(3), 2, seed=11, config=cfg)
+    b = render_dataset(range(3), 2, seed=11, config=cfg)
+    old = render_dataset(range(3), 2, seed=11)
+    assert a.images.tobytes() == b.images.tobytes() and np.array_equal(a.visible, b.visible)
+    assert a.images.tobytes() != old.images.tobytes()
+    # the style paints differently, but the scene, the geometry and so the points are the same
+    assert np.array_equal(a.points, old.points)
+
+
+def test_v2_same_points_and_visibility_as_v1_without_occluders(plain_faces):
+    """Only appearance differs between the styles: with no occluders, labels are identical."""
+    cfg = replace(RenderConfig(style="v2"), glasses_prob=0.0, fringe_prob=0.0, hand_prob=0.0)
+    for i in range(6):
+        new = render_face(sample_identity(i), image_rng(8, i, 0), cfg)
+        old = render_face(sample_identity(i), image_rng(8, i, 0), replace(cfg, style="v1"))
+        assert np.array_equal(new.points, old.points) and np.array_equal(new.visible, old.visible)
+
+
+def test_v2_points_lie_on_the_drawn_features(plain_faces_v2):
+    """The checks of the drawn style, on the photo-like one: eye points off the skin, mouth corners
+    darker than skin, brow points darker than skin; shifting the eye points into the cheek fails."""
+    for idn, f in plain_faces_v2:
+        skin = np.sum(idn.skin_rgb)
+        for a, b in ((36, 48), (45, 54)):
+            assert _diff(_pixel(f.image, (f.points[a] + f.points[b]) / 2), idn.skin_rgb) <= 3
+        assert min(_diff(_pixel(f.image, f.points[k]), idn.skin_rgb) for k in EYES) > 30, idn.identity_id
+        for k in (48, 54):
+            assert _pixel(f.image, f.points[k]).sum() < skin - 30, idn.identity_id
+        assert max(_pixel(f.image, f.points[k]).sum() for k in BROWS) < skin - 15, idn.identity_id
+    idn, f = plain_faces_v2[0]
+    shifted = f.points[EYES] + (f.points[48] - f.points[36]) * 0.5
+    assert min(_diff(_pixel(f.image, q), idn.skin_rgb) for q in shifted) <= 30
+
+
+def test_v2_backgrounds_are_photographs():
+    from s2ld_core.data.render_photo import background_photos, photo_background
+
+    assert len(background_photos()) >= 8
+    a = photo_background(np.random.default_rng(1), 32, 2)
+    b = photo_background(np.random.default_rng(1), 32, 2)
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert a.std() > 1.0  # not a flat fill
+
+
+def test_v2_identity_appearance_persists():
+    """Two photos of one person (v2) are closer in the face's mean colour than photos of two people."""
+    cfg = replace(RenderConfig.plain(style="v2"), yaw_range=(-10, 10), roll_range=(-5, 5))
+
+    def skin_patch(i, k):
+        f = render_face(sample_identity(i), image_rng(2, i, k), cfg)
+        c = ((f.points[36] + f.points[48]) / 2).round().astype(int)
+        return f.image[c[1] - 1 : c[1] + 2, c[0] - 1 : c[0] + 2].reshape(-1, 3).mean(0)
+
+    same = [np.abs(skin_patch(i, 0) - skin_patch(i, 1)).sum() for i in range(6)]
+    other = [np.abs(skin_patch(i, 0) - skin_patch(i + 1, 0)).sum() for i in range(6)]
+    assert np.mean(same) < np.mean(other)

@@ -87,6 +87,9 @@ class RenderConfig:
     contrast_range: tuple[float, float] = (0.8, 1.15)
     color_cast: float = 0.05
     noise_std_range: tuple[float, float] = (0.0, 2.0)
+    # "v1": the drawn renderer (flat fills, drawn features, synthetic clutter), kept as it was so the
+    # paper-faithful data stay reproducible; "v2": the photo-like renderer of :mod:`.render_photo`.
+    style: str = "v1"
 
     @classmethod
     def plain(cls, **overrides) -> RenderConfig:
@@ -1088,6 +1091,12 @@ def render_face(
     ``config=None`` means ``RenderConfig()``.
     """
     cfg = config or RenderConfig()
+    if cfg.style != "v1":
+        if cfg.style != "v2":
+            raise ValueError(f"RenderConfig.style: unknown style {cfg.style!r}; choose 'v1' or 'v2'")
+        from .render_photo import render_face_photo
+
+        return render_face_photo(identity, rng, cfg)
     scene = _sample_scene(rng, cfg)
     geo = build_face(identity, scene.expression)
     view = _place(geo, scene, cfg)
