@@ -317,3 +317,29 @@ def test_vgg_rejects_wrong_files(tmp_path):
         VGGPerceptual(shapes)
     with pytest.raises(ValueError, match="unknown VGG-19 layers"):
         VGGPerceptual(shapes, layers=("relu9_9",))
+
+
+def test_g1_blur_head_blurs_f_hr_by_a_sigma_drawn_from_the_noise():
+    """``g1_blur``: a per-sample Gaussian of F(HR) — identity at σ→0, mean-preserving, smoother at
+    larger σ, differentiable in σ — and a fresh G1 with it still starts close to F(HR)."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    from s2ld_core.models.high_to_low import gaussian_blur_per_sample
+
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([0.05, 2.0], requires_grad=True)
+    y = gaussian_blur_per_sample(x, sigma)
+    assert torch.allclose(y[0], x[0], atol=1e-6)
+    assert torch.allclose(y[1].mean(), x[1].mean(), atol=2e-2) and y[1].std() < 0.3 * x[1].std()
+    y[1].square().sum().backward()
+    assert sigma.grad[1] != 0
+
+    cfg = replace(network_config("quick"), g1_blur=True)
+    g1 = HighToLowGenerator(cfg).eval()
+    hr = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        out = g1(hr, torch.zeros(2, cfg.noise_dim))
+    assert (out - F.avg_pool2d(hr, 4)).abs().mean() < 0.1
+    assert HighToLowGenerator(replace(cfg, g1_blur=False)).state_dict().keys() < g1.state_dict().keys()

@@ -7,11 +7,9 @@ with 16 residual blocks (8 encoder + 8 decoder, two per level). It leaves the *w
 supplementary material, so they live here. Two profiles share the topology:
 
 - ``"paper"``: widths 64 → 512, the usual choice for these blocks (GPU scale).
-- ``"quick"``: the same graphs with widths of 8–64, so that the whole study trains in minutes on a
-  laptop CPU. Only the numbers of channels differ, so a bug seen in one profile is a bug in both.
-  G2/D2 keep 16 channels at full resolution: their 1×1 head maps those features to K+1 heatmaps
-  per pixel, so fewer channels than heatmaps (20 for ``aflw19``) would force cross-talk between
-  landmarks; that top level is also where almost all of G2's compute goes.
+- ``"quick"`` and ``"standard"``: the same graphs with widths of 8–64, so that the whole study trains
+  in minutes on a laptop CPU. Only the numbers of channels differ, so a bug seen in one profile is a
+  bug in both. The widths sit with every other number of a profile in :mod:`s2ld_core.profiles`.
 
 A checkpoint stores :meth:`NetworkConfig.to_dict`, so rebuilding its networks never needs the file
 that made it (docs/architecture.md, "Checkpoints").
@@ -23,9 +21,9 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["NetworkConfig", "network_config", "PROFILES"]
+from ..profiles import PROFILES, get_profile
 
-PROFILES: tuple[str, ...] = ("paper", "standard", "quick")
+__all__ = ["NetworkConfig", "network_config", "PROFILES"]
 
 
 def _is_pow2(n: int) -> bool:
@@ -72,6 +70,11 @@ class NetworkConfig:
     # HighToLowGenerator). The quick profile turns it on: its ~100 steps are too few for the paper's
     # 4×4-bottleneck encoder–decoder to even reconstruct a face, let alone learn a degradation.
     g1_residual: bool = False
+    # With g1_residual: G1 also blurs F(HR) by a Gaussian whose σ (0–3 LR px) it draws from its noise
+    # (False = no such head). The encoder–decoder sees the face through a 4² bottleneck, so its
+    # residual cannot cancel F(HR)'s fine detail: measured, a quick G1 stays ~9× sharper than the
+    # blurry target faces. A blur is the one degradation it cannot make and every camera does.
+    g1_blur: bool = False
 
     def __post_init__(self) -> None:
         for name in ("g1_encoder_widths", "g1_decoder_widths", "d1_widths", "d3_widths", "g2_widths",
@@ -120,23 +123,9 @@ class NetworkConfig:
 
 
 def network_config(profile: str) -> NetworkConfig:
-    """The :class:`NetworkConfig` of a named profile (``"paper"``, ``"standard"`` or ``"quick"``)."""
-    if profile == "paper":
-        return NetworkConfig()
-    if profile in ("quick", "standard"):
-        # ``standard`` trains these same small networks for longer: the shipped detector must stay
-        # within 5 ms per face on one CPU core.
-        return replace(
-            NetworkConfig(),
-            profile=profile,
-            noise_dim=16,
-            g1_stem_width=8,
-            g1_encoder_widths=(16, 32, 64, 64),
-            g1_decoder_widths=(32, 16, 16),
-            d1_widths=(16, 16, 32, 64, 64),
-            d3_widths=(8, 16, 16, 32, 32),
-            g2_widths=(16, 16, 32, 64),
-            d2_widths=(8, 16, 16, 32),
-            g1_residual=True,
-        )
-    raise ValueError(f"unknown network profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    """The :class:`NetworkConfig` of a named profile (``"paper"``, ``"standard"`` or ``"quick"``; the
+    widths are in :mod:`s2ld_core.profiles`)."""
+    if profile not in PROFILES:  # named from the largest networks down
+        choices = ", ".join(reversed(PROFILES))
+        raise ValueError(f"unknown network profile {profile!r}; choose one of {choices}")
+    return replace(NetworkConfig(), profile=profile, **get_profile(profile).network)

@@ -56,6 +56,10 @@ class HighToLowGenerator(nn.Module):
         if cfg.g1_residual:
             nn.init.normal_(self.to_rgb.weight, std=1e-3)  # start at F(HR), gradients flowing
             nn.init.zeros_(self.to_rgb.bias)
+        if cfg.g1_blur:
+            self.blur_sigma = nn.Linear(cfg.noise_dim, 1)  # the blur's σ from the noise (+ a learnt bias)
+            nn.init.normal_(self.blur_sigma.weight, std=1e-2)
+            nn.init.constant_(self.blur_sigma.bias, -2.0)  # σ = 3·sigmoid(−2) ≈ 0.36 px: almost none
 
     def forward(self, hr: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         s = self.cfg.hr_size
@@ -70,8 +74,23 @@ class HighToLowGenerator(nn.Module):
         out = self.to_rgb(self.body(torch.cat([hr, plane], dim=1)))
         if self.cfg.g1_residual:
             f = F.avg_pool2d(hr, s // out.shape[-1])  # the paper's F, as in eq. 4
+            if self.cfg.g1_blur:
+                f = gaussian_blur_per_sample(f, 3.0 * torch.sigmoid(self.blur_sigma(noise)[:, 0]))
             out = out + torch.atanh(f.clamp(-0.999, 0.999))
         return torch.tanh(out)
+
+
+def gaussian_blur_per_sample(images: torch.Tensor, sigma: torch.Tensor, radius: int = 9) -> torch.Tensor:
+    """Blur each image of ``(B, C, H, W)`` by its own Gaussian, ``sigma (B,)`` in pixels (differentiable
+    in σ); separable, reflect-padded, kernel radius ``radius`` (3σ for the largest σ = 3)."""
+    b, c, h, w = images.shape
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    k = torch.exp(-(x**2) / (2 * sigma.clamp_min(0.05)[:, None] ** 2))
+    k = (k / k.sum(-1, keepdim=True)).repeat_interleave(c, 0)  # (B·C, taps)
+    out = F.pad(images.reshape(1, b * c, h, w), (radius,) * 4, mode="reflect")
+    out = F.conv2d(out, k[:, None, None, :], groups=b * c)
+    out = F.conv2d(out, k[:, None, :, None], groups=b * c)
+    return out.reshape(b, c, h, w)
 
 
 class HighToLowDiscriminator(nn.Module):
