@@ -123,10 +123,13 @@ def test_soft_argmax_finds_confident_peaks_and_is_differentiable():
     pts = torch.tensor([[[5.25, 20.5], [16.0, 16.0], [27.7, 3.1]]])
     maps = encode_heatmaps(pts, 32, 1.0).requires_grad_(True)
     found = soft_argmax(maps, 3)
-    np.testing.assert_allclose(found.detach(), pts, atol=0.05)
+    np.testing.assert_allclose(found.detach(), pts, atol=0.1)
     found.sum().backward()
     assert maps.grad[:, :3].abs().sum() > 0 and maps.grad[:, 3].abs().sum() == 0
-    # amplitude drops out, and a 2 % noise floor over the whole map barely moves a weak peak
+    # the gradient stays in the 5x5 window of each peak: far mass cannot move a point
+    near = maps.grad[0, 1, 14:19, 14:19].abs().sum()
+    assert near > 0 and torch.isclose(maps.grad[0, 1].abs().sum(), near)
+    # amplitude drops out, and a 2 % noise floor barely moves a weak peak
     floor = 0.02 * torch.rand(1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     weak = soft_argmax(encode_heatmaps(pts, 32, 1.0) * 0.3 + floor, 3)
-    np.testing.assert_allclose(weak, pts, atol=0.1)
+    np.testing.assert_allclose(weak, pts, atol=0.25)
