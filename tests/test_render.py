@@ -289,8 +289,12 @@ PLAIN_V2 = replace(PLAIN, style="v2")
 
 @pytest.fixture(scope="module")
 def plain_faces_v2():
+    from s2ld_core.data.render_photo import photo_identity
+
+    # v2 paints the person with photo_identity's colours (warmer skin); the reference is that skin
     return [
-        (sample_identity(i), render_face(sample_identity(i), image_rng(3, i, 0), PLAIN_V2)) for i in range(16)
+        (photo_identity(sample_identity(i)), render_face(sample_identity(i), image_rng(3, i, 0), PLAIN_V2))
+        for i in range(16)
     ]
 
 

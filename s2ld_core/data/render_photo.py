@@ -45,7 +45,7 @@ _PHOTOS = (
 
 @functools.lru_cache(maxsize=1)
 def background_photos() -> tuple[np.ndarray, ...]:
-    """scikit-image's bundled photographs as RGB uint8, at most 512 px on the long side (loaded once).
+    """scikit-image's bundled photographs as RGB uint8, at most 320 px on the long side (loaded once).
 
     The astronaut photograph is left out: it holds a face, and a background must not."""
     from skimage import data
@@ -66,8 +66,8 @@ def background_photos() -> tuple[np.ndarray, ...]:
             im = np.repeat(im[..., None], 3, axis=2)
         im = np.ascontiguousarray(im[..., :3])
         long = max(im.shape[:2])
-        if long > 512:
-            k = 512 / long
+        if long > 320:
+            k = 320 / long
             wh = (round(im.shape[1] * k), round(im.shape[0] * k))
             im = cv2.resize(im, wh, interpolation=cv2.INTER_AREA)
         out.append(im)
@@ -87,14 +87,13 @@ def photo_background(rng: np.random.Generator, size: int, ss: int) -> np.ndarray
     if rng.uniform() < 0.5:
         patch = patch[:, ::-1]
     k = int(rng.integers(4))
-    patch = np.rot90(patch, k) if rng.uniform() < 0.3 else patch
-    f = patch.astype(np.float32)
-    grey = f.mean(-1, keepdims=True)
-    f = grey + (f - grey) * np.float32(rng.uniform(0.2, 1.0))  # photos behind faces are rarely vivid
-    tint = _r._scene_color(rng).astype(np.float32)
-    f = f * np.float32(rng.uniform(0.45, 1.1)) * (1.0 + (tint / 128.0 - 1.0) * 0.15)
-    f = cv2.GaussianBlur(f, (0, 0), float(rng.uniform(0.4, 2.5)))  # out of focus behind the head
-    img = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    patch = np.ascontiguousarray(np.rot90(patch, k) if rng.uniform() < 0.3 else patch)
+    # one 3x3 colour matrix: desaturate (photos behind faces are rarely vivid), tint, expose
+    sat = float(rng.uniform(0.2, 1.0))
+    tint = 1.0 + (_r._scene_color(rng) / 128.0 - 1.0) * 0.15
+    grade = (tint * float(rng.uniform(0.45, 1.1)))[:, None] * (sat * np.eye(3) + (1 - sat) / 3.0)
+    patch = cv2.transform(patch, grade.astype(np.float32))
+    img = cv2.GaussianBlur(patch, (0, 0), float(rng.uniform(0.4, 2.5)))  # out of focus behind the head
     return img if ss == 1 else cv2.resize(img, (size * ss, size * ss), interpolation=cv2.INTER_LINEAR)
 
 
@@ -121,7 +120,7 @@ def _sample_look(rng: np.random.Generator) -> _Look:
         texture=float(rng.uniform(0.03, 0.09)),
         lens=float(rng.uniform(0.2, 0.8)),
         saturation=float(rng.uniform(0.55, 1.05)),
-        sclera=float(rng.uniform(0.35, 0.75)),
+        sclera=float(rng.uniform(0.2, 0.6)),
         brows=float(rng.uniform(0.5, 0.85)),
         noise=float(rng.uniform(1.0, 5.0)),
     )
@@ -180,9 +179,9 @@ def _draw_eye(img: np.ndarray, ctx, idx: np.ndarray, center3: np.ndarray, look: 
     _r._clip_draw(img, outline, draw_iris)
     lash = _r._mix(idn.hair_rgb, (12, 10, 10), 0.75)
     lid = _r._offset_curve(upper, max(2.0, 0.055 * s) + 0.35 * height, up)
-    _r._blend_fill(img, np.vstack([upper, lid[::-1]]), _r._col(skin, 0.45), 0.35, soft=0.01 * s)  # lid shadow
-    _r._line(img, _r._offset_curve(upper, 0.02 * s, up), lash, max(2.0, 0.07 * s))
-    _r._line(img, lower, _r._col(skin, 0.6), max(1.0, 0.025 * s))
+    _r._blend_fill(img, np.vstack([upper, lid[::-1]]), _r._col(skin, 0.4), 0.5, soft=0.01 * s)  # lid shadow
+    _r._line(img, _r._offset_curve(upper, 0.025 * s, up), lash, max(2.0, 0.09 * s))
+    _r._line(img, lower, _r._col(skin, 0.5), max(1.0, 0.035 * s))
     crease = _r._offset_curve(upper[2:-2], max(2.0, 0.05 * s) + 0.5 * height, up)
     _r._line(img, crease, _r._col(skin, 0.72), max(1.0, 0.03 * s))
 
@@ -204,14 +203,14 @@ def _draw_nose(img: np.ndarray, ctx, nose_body: np.ndarray, visible: np.ndarray)
                      max(1.0, 0.03 * s))
             c = (p[a] * 0.55 + p[b] * 0.45) - ctx.up() * 0.02 * s
             d = p[b] - p[a]
-            _r._ellipse(img, c, (0.48 * np.linalg.norm(d), 0.035 * s * idn.nose_width),
+            _r._ellipse(img, c, (0.55 * np.linalg.norm(d), 0.045 * s * idn.nose_width),
                         float(np.degrees(np.arctan2(d[1], d[0]))), _r._col(skin, 0.3))
     _r._line(img, _r.catmull_rom(p[31:36], 3), _r._col(skin, 0.68), max(1.0, 0.035 * s))
 
 
 def _draw_mouth(img: np.ndarray, ctx) -> None:
     idn, p, s = ctx.idn, ctx.pts, ctx.unit
-    lip = _r._mix(idn.lip_rgb, idn.skin_rgb, 0.25)
+    lip = _r._col(_r._mix(idn.lip_rgb, idn.skin_rgb, 0.15), 0.85)
     up_out = _r.catmull_rom(p[48:55], 4)
     low_out = _r.catmull_rom(np.vstack([p[54:60], p[48:49]]), 4)
     up_in = _r.catmull_rom(p[60:65], 4)
@@ -229,13 +228,13 @@ def _draw_mouth(img: np.ndarray, ctx) -> None:
             _r._ellipse(roi, p[66] - off - down * 0.1 * gap, tongue, 0, (120, 50, 56))
 
         _r._clip_draw(img, mouth, inside)
-    _r._fill(img, np.vstack([up_out, up_in[::-1]]), _r._col(lip, 0.78))
+    _r._fill(img, np.vstack([up_out, up_in[::-1]]), _r._col(lip, 0.72))
     _r._fill(img, np.vstack([low_out, low_in[::-1]]), lip)
-    dark = _r._col(idn.skin_rgb, 0.3)
+    dark = _r._col(idn.skin_rgb, 0.22)
     if gap <= 0.03 * s:
-        _r._line(img, np.vstack([p[48:49], up_in, p[54:55]]), dark, max(1.5, 0.04 * s))
+        _r._line(img, np.vstack([p[48:49], up_in, p[54:55]]), dark, max(2.0, 0.055 * s))
     for c in (p[48], p[54]):
-        _r._ellipse(img, c, (0.028 * s, 0.028 * s), 0, dark)
+        _r._ellipse(img, c, (0.038 * s, 0.038 * s), 0, dark)
 
 
 def _draw_face(ctx, visible: np.ndarray, look: _Look) -> None:
@@ -288,6 +287,14 @@ def _occlusion(
         _r._ellipse(dark, pts[a], (0.06 * u, 0.08 * u), 0, 0.6)
     _r._fill(dark, pts[60:68], 1.0)
     _r._ellipse(dark, pts[57] + (pts[57] - pts[51]) * 0.3, (0.17 * u, 0.05 * u), 0, 0.6)
+    for a, b, sign in ((31, 48, -1.0), (35, 54, 1.0)):  # nasolabial folds, nose wing to mouth corner
+        side = np.array([sign * 0.09 * u, 0.0])
+        mid = (pts[a] + pts[b]) / 2 + side
+        fold = np.array([pts[a] + side * 0.6 - up * 0.05 * u, mid, pts[b] + side * 0.5])
+        _r._line(dark, fold, 0.55, max(1.0, 0.05 * u))
+    for eye in (slice(36, 42), slice(42, 48)):  # under the lower lid
+        lower = pts[eye][[3, 4, 5, 0]] if eye.start == 36 else pts[eye][[0, 5, 4, 3]]
+        _r._line(dark, lower - up * 0.07 * u, 0.35, max(1.0, 0.05 * u))
     _r._line(light, pts[27:31], 0.8, max(1.0, 0.07 * u))
     _r._ellipse(light, pts[30], (0.05 * u, 0.05 * u), 0, 1.0)
     fore = (pts[19] + pts[24]) / 2 + up * 0.35 * u
