@@ -144,11 +144,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     path = Path(args.out)
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    results = previous.get("results", {})
     recipe = {k: getattr(args, k) for k in ("faces", "steps", "batch", "lr", "seed", "threads")}
-    for style in args.styles:
-        results[style] = {**run(style, args), "recipe": recipe, "load_average": os.getloadavg()}
+    new = {s: {**run(s, args), "recipe": recipe, "load_average": os.getloadavg()} for s in args.styles}
+    # results of styles run earlier (or by another process meanwhile) are kept
+    results = json.loads(path.read_text()).get("results", {}) if path.exists() else {}
+    results.update(new)
     names = list(next(iter(results.values()))["nme_box_pct"])
     print(f"\n{'style':6s} {'faces':>6s} {'steps':>6s} " + " ".join(f"{n:>22s}" for n in names))
     for style, r in results.items():

@@ -9,6 +9,8 @@ per-image scene, draws it with OpenCV at ``supersample``-times the output size (
 Lambert model, and packs many renders into a :class:`FaceSet`.
 
 Run ``python -m s2ld_core.data.render`` to write ``reports/figures/render_preview.png``.
+``RenderConfig.style = "v2"`` hands the painting to :mod:`.render_photo` (photo-like faces on the
+same geometry and points); ``"v1"``, this module's drawn faces, stays the default.
 """
 
 from __future__ import annotations
@@ -1278,8 +1280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="no clutter, occluders or lighting")
+    ap.add_argument("--style", default="v1", choices=("v1", "v2"), help="drawn (v1) or photo-like (v2)")
     args = ap.parse_args(argv)
-    cfg = RenderConfig.plain() if args.plain else RenderConfig()
+    cfg = RenderConfig.plain(style=args.style) if args.plain else RenderConfig(style=args.style)
     print(save_preview(args.out, args.n, args.seed, cfg))
     return 0
 
