@@ -94,10 +94,21 @@ def _cache_dir(cfg: DataConfig) -> Path:
 
 
 def _code_fingerprint() -> str:
-    from . import degrade, face_model, render
+    from . import (
+        degrade,
+        face_model,
+        render,
+        render_canvas,
+        render_light,
+        render_person,
+        render_photo,
+        render_scene,
+    )
 
     digest = hashlib.sha1()
-    for module in (render, face_model, degrade):
+    # every module that draws a face (render.py is split by concern; render_photo is style v2)
+    for module in (render, face_model, degrade, render_canvas, render_scene, render_person, render_light,
+                   render_photo):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:10]
 
