@@ -1,19 +1,21 @@
 """Training-step time and peak memory of both S²LD stages, at the paper's batch size of 32.
 
-One *step* is what :class:`~s2ld_core.train.stage1.Stage1` / :class:`~s2ld_core.train.stage2.Stage2`
-do per batch, rebuilt here from the same networks and the same loss functions (``s2ld_core.losses``)
-so that it needs no data set, no G1 checkpoint and no VGG weights:
+One *step* is exactly what training runs per batch: the trainers of ``s2ld_core.train``
+(:class:`~s2ld_core.train.stage1.Stage1`, :class:`~s2ld_core.train.stage2.Stage2`) build their batch
+(``stage.batch``: augmentation, G1's images, heatmaps, the real-LR draw) and take the step
+(``stage.step``) — the same code, the same profile configuration (learning rate, schedule) as
+``s2ld train``. Only the data are stand-ins: random faces and a random-weight G1, because the cost
+of a step does not depend on pixel values:
 
-* **stage 1** (eq. 2–6): G1(HR 128² + noise) → D1 update (hinge + WGAN-GP gradient penalty, which
+* **stage 1** (eq. 2–6): G1(HR 128² + noise) → D1 update (hinge + gradient penalty, which
   back-propagates through a gradient) → G1 update (adversarial + pixel [+ perceptual]).
 * **stage 2, S4** (eq. 7–15): G1 makes the LR inputs (no grad), targets are encoded → D2 update
-  (BEGAN, eq. 9) and k_t (eq. 10) → D3 update (least squares on ground-truth, generated and real-LR
-  heatmaps, eq. 11) → G2 update (eq. 15).
+  (BEGAN, eq. 9) and k_t (eq. 10) → D3 update (least squares, eq. 11) → G2 update (eq. 15).
 
-Random inputs stand in for faces: the cost of a step does not depend on pixel values. The perceptual
-term uses VGG-19 up to relu2_2 on 32² images (as ``losses.perceptual_loss`` does) with random weights
-— cost only — and is on by default because the paper's G1 loss has it (``--no-perceptual`` drops it,
-as a run without VGG weights does).
+The parts of a step are timed at each optimiser update (``stage.update``): the batch, then each
+network's forward passes and update. The perceptual term uses VGG-19 up to relu2_2 with random
+weights — cost only — and is on by default because the paper's G1 loss has it (``--no-perceptual``
+drops it, as a run without VGG weights does).
 
 Peak memory: on CPU the process's maximum resident set size (``getrusage``), which only grows, so
 each (stage, profile) runs in a fresh subprocess; the RSS after building the networks is reported
@@ -44,20 +46,20 @@ import torch
 
 from benchmarks.bench_report import DEFAULT_MD, update_report
 from benchmarks.bench_timing import Timing, available_threads, machine_info
-from s2ld_core import losses
+from s2ld_core.data.datasets import LabelledFaces
 from s2ld_core.flops import count_macs
-from s2ld_core.heatmaps import encode_heatmaps
 from s2ld_core.models import (
     ConfidenceDiscriminator,
     HeatmapDiscriminator,
-    HeatmapGenerator,
-    HighToLowDiscriminator,
     HighToLowGenerator,
     count_parameters,
     network_config,
 )
 from s2ld_core.models.vgg import VGG19_LAYERS, build_vgg19_features
-from s2ld_core.train.config import Stage1Config, Stage2Config
+from s2ld_core.train.config import profile_config
+from s2ld_core.train.runner import DistContext, RunState, Stage, seed_step
+from s2ld_core.train.stage1 import Stage1
+from s2ld_core.train.stage2 import Stage2
 
 DEFAULT_JSON = Path("reports/benchmarks/training.json")
 STAGES = ("stage1", "stage2")
@@ -78,104 +80,77 @@ class TrainBenchConfig:
     md_path: str = str(DEFAULT_MD)
 
 
-def _adam(net: torch.nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.9))
-
-
-def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-
-
 def _random_vgg(device: torch.device) -> Callable[[torch.Tensor], list[torch.Tensor]]:
     """VGG-19 features up to relu2_2 (the project's default perceptual layer), random weights."""
     features = build_vgg19_features(VGG19_LAYERS["relu2_2"]).to(device).eval().requires_grad_(False)
     return lambda x: [features(x)]
 
 
-class Stage1Step:
-    """One stage-1 step at batch ``b``: D1 (eq. 5–6 + GP), then G1 (eq. 2–4)."""
+SCHEMA_OF_POINTS = {19: "aflw19", 68: "ibug68", 5: "five"}
 
-    def __init__(self, profile: str, b: int, device: torch.device, perceptual: bool) -> None:
-        cfg = network_config(profile)
-        self.s1 = Stage1Config()
-        self.g1, self.d1 = HighToLowGenerator(cfg).to(device), HighToLowDiscriminator(cfg).to(device)
-        self.opt_g, self.opt_d = _adam(self.g1), _adam(self.d1)
-        self.vgg = _random_vgg(device) if perceptual else None
-        self.hr = torch.rand(b, 3, cfg.hr_size, cfg.hr_size, device=device) * 2 - 1
-        self.real = torch.rand(b, 3, cfg.lr_size, cfg.lr_size, device=device) * 2 - 1
-        self.networks = {"G1": self.g1, "D1": self.d1}
+
+def random_faces(n: int, num_points: int, size: int = 128, seed: int = 0) -> LabelledFaces:
+    """``n`` random HR "faces" with points inside the middle of the image: the cost of a training
+    step does not depend on what the pixels show."""
+    rng = np.random.default_rng(seed)
+    return LabelledFaces(
+        rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+        rng.uniform(0.3 * size, 0.7 * size, (n, num_points, 2)).astype(np.float32),
+        np.ones((n, num_points), bool),
+        np.arange(n),
+        SCHEMA_OF_POINTS[num_points],
+    )
+
+
+class TrainerStep:
+    """One training step of the real trainer: ``stage.batch`` then ``stage.step``, with the time up to
+    each optimiser update kept in :attr:`parts`."""
+
+    def __init__(self, stage: str, profile: str, b: int, device: torch.device, perceptual: bool = True,
+                 num_points: int = 19) -> None:
+        cfg = profile_config(profile, stage)
+        cfg.optim.batch_size = b
+        faces = random_faces(max(b, 3), num_points, cfg.data.hr_size)
+        real = np.random.default_rng(1).integers(0, 256, (b, cfg.data.lr_size, cfg.data.lr_size, 3), np.uint8)
+        ctx = DistContext()
+        if stage == "stage1":
+            self.stage: Stage = Stage1(cfg, faces, real, device, ctx)
+            if perceptual:  # the paper's γ term, with random weights: its cost, not its value
+                self.stage.vgg, self.stage.gamma = _random_vgg(device), cfg.stage1.gamma
+            self.networks = dict(self.stage.networks)
+        else:
+            cfg.stage2.setting = "S4"
+            g1 = HighToLowGenerator(network_config(profile)).to(device).eval()
+            self.stage = Stage2(cfg, faces, real, device, ctx, g1=g1)
+            self.networks = {"G1 (frozen)": g1, **self.stage.networks}
+        self.stage.total_steps = 1
+        self.state = RunState()
+        self.index = np.arange(b) % len(faces)
         self.parts: dict[str, float] = {}
+        self._marks: list[tuple[str, float]] = []
+        update = self.stage.update
+
+        def timed_update(name: str, loss: torch.Tensor) -> None:
+            update(name, loss)
+            self._marks.append((f"{name} forward + update", time.perf_counter()))
+
+        self.stage.update = timed_update  # type: ignore[method-assign]
+
+    @property
+    def k_t(self) -> float | None:
+        return self.state.extra.get("k_t")
 
     def __call__(self) -> None:
+        self._marks = []
         t0 = time.perf_counter()
-        fake = self.g1(self.hr)
-        l_gan_d = losses.eq6_d1_hinge(self.d1(self.real), self.d1(fake.detach()))
-        gp = losses.gradient_penalty(self.d1, self.real, fake.detach(), kind=self.s1.gp_kind)
-        _update(self.opt_d, losses.eq5_d1_loss(l_gan_d, gp, self.s1.gp_weight))
-        t1 = time.perf_counter()
-        l_gan_g = losses.eq3_g1_adversarial(self.d1(fake), variant=self.s1.g1_gan_variant)
-        l_pixel = losses.eq4_pixel(fake, self.hr)
-        l_perc = losses.perceptual_loss(self.vgg, fake, self.hr)
-        gamma = self.s1.gamma if self.vgg is not None else 0.0
-        _update(self.opt_g, losses.eq2_g1_loss(l_gan_g, l_pixel, l_perc, self.s1.alpha, self.s1.beta, gamma))
-        t2 = time.perf_counter()
-        self.parts = {"G1 forward + D1 update": t1 - t0, "G1 update": t2 - t1}
-
-
-class Stage2Step:
-    """One stage-2 step in setting S4 at batch ``b``: D2 + k_t, D3, then G2 (eq. 7–15)."""
-
-    def __init__(self, profile: str, b: int, device: torch.device, num_points: int) -> None:
-        cfg = network_config(profile)
-        self.s2 = Stage2Config()
-        s = cfg.lr_size
-        self.g1 = HighToLowGenerator(cfg).to(device).eval().requires_grad_(False)
-        self.g2 = HeatmapGenerator(cfg, num_points, s).to(device)
-        self.d2 = HeatmapDiscriminator(cfg, num_points, s).to(device)
-        self.d3 = ConfidenceDiscriminator(cfg, num_points, s).to(device)
-        self.opt = {"G2": _adam(self.g2), "D2": _adam(self.d2), "D3": _adam(self.d3)}
-        gen = torch.Generator().manual_seed(0)
-        self.hr = (torch.rand(b, 3, cfg.hr_size, cfg.hr_size, generator=gen) * 2 - 1).to(device)
-        self.real = (torch.rand(b, 3, s, s, generator=gen) * 2 - 1).to(device)
-        self.points = torch.rand(b, num_points, 2, generator=gen) * (s - 1)
-        self.k_t = self.s2.k0
-        self.device = device
-        self.networks = {"G1 (frozen)": self.g1, "G2": self.g2, "D2": self.d2, "D3": self.d3}
-        self.parts: dict[str, float] = {}
-
-    def __call__(self) -> None:
-        s2 = self.s2
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            lr = self.g1(self.hr)
-        target = encode_heatmaps(self.points, lr.shape[-1], s2.sigma_lr).to(self.device)
-        pred = self.g2(lr)
-        t1 = time.perf_counter()
-        fake = pred.detach()
-        l_real = losses.eq7_d2_real(target, self.d2(lr, target))
-        l_fake = losses.eq8_d2_fake(fake, self.d2(lr, fake))
-        _update(self.opt["D2"], losses.eq9_d2_loss(l_real, l_fake, self.k_t))
-        self.k_t = losses.eq10_update_k(self.k_t, l_real.item(), l_fake.item(), s2.lambda_k, s2.began_gamma)
-        t2 = time.perf_counter()
-        pred_real = self.g2(self.real)
-        l_d3 = losses.eq11_d3_loss(
-            self.d3(lr, target), self.d3(lr, fake), self.d3(self.real, pred_real.detach())
-        )
-        _update(self.opt["D3"], l_d3)
-        t3 = time.perf_counter()
-        l_mse = losses.eq12_g2_mse(pred, target)
-        l_kp = losses.eq13_g2_kp(pred, self.d2(lr, pred))
-        l_conf = losses.eq14_g2_conf(self.d3(lr, pred), self.d3(self.real, pred_real))
-        _update(self.opt["G2"], losses.eq15_g2_loss(l_mse, l_kp, l_conf, s2.a, s2.b, s2.c))
-        t4 = time.perf_counter()
-        self.parts = {
-            "G1 + G2 forward": t1 - t0,
-            "D2 update": t2 - t1,
-            "D3 update": t3 - t2,
-            "G2 update": t4 - t3,
-        }
+        batch = self.stage.batch(self.index, self.state.epoch, seed_step(0, self.state.step))
+        self._marks.append(("batch", time.perf_counter()))
+        self.stage.step(batch, self.state)
+        self.state.step += 1
+        self.parts, last = {}, t0
+        for name, t in self._marks:
+            self.parts[name] = t - last
+            last = t
 
 
 def _rss_mb() -> float:
@@ -184,7 +159,7 @@ def _rss_mb() -> float:
     return peak / 1024 if sys.platform != "darwin" else peak / 2**20
 
 
-def _forward_macs(stage: str, step: Stage1Step | Stage2Step) -> dict[str, int]:
+def _forward_macs(step: TrainerStep) -> dict[str, int]:
     """Forward MACs per sample of each network of the step (eval mode, batch 1)."""
     out = {}
     for name, net in step.networks.items():
@@ -212,12 +187,8 @@ def measure_step(stage: str, profile: str, cfg: TrainBenchConfig) -> dict[str, A
     torch.manual_seed(0)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    step: Stage1Step | Stage2Step = (
-        Stage1Step(profile, cfg.batch, device, cfg.perceptual)
-        if stage == "stage1"
-        else Stage2Step(profile, cfg.batch, device, cfg.num_points)
-    )
-    macs = _forward_macs(stage, step)
+    step = TrainerStep(stage, profile, cfg.batch, device, cfg.perceptual, cfg.num_points)
+    macs = _forward_macs(step)
     for name, net in step.networks.items():
         net.train(name != "G1 (frozen)")  # BatchNorm in training mode, as in the real loop
     rss_built = _rss_mb()
@@ -298,8 +269,8 @@ def markdown_section(result: dict) -> str:
         "",
         f"Machine: {m['cpu']}, {m['threads_available']} threads; torch {m['torch']}. "
         "Each row: median [IQR] of "
-        f"{result['config']['repeats']} steps after {result['config']['warmup']} warm-up, random inputs, "
-        "networks and losses of `s2ld_core` (stage 1: D1 with WGAN-GP, then G1"
+        f"{result['config']['repeats']} steps after {result['config']['warmup']} warm-up of the trainers of "
+        "`s2ld_core.train` on random faces (stage 1: D1 with the gradient penalty, then G1"
         + (" with a random-weight VGG-19 relu2_2 perceptual term" if result["config"]["perceptual"] else "")
         + "; stage 2: setting S4, D2 + k_t, D3, G2). Peak memory: max RSS of a fresh process on CPU, "
         "`max_memory_allocated` on CUDA.",

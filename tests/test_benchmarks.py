@@ -17,6 +17,7 @@ from benchmarks import bench_training as bt
 from benchmarks.peers import FAN, PEERS, HRNetW18, build_peer
 from s2ld_core.flops import count_macs
 from s2ld_core.models import HeatmapGenerator, network_config
+from s2ld_core.train.stage2 import Stage2
 
 # ----------------------------------------------------------------------------- MAC counter
 
@@ -181,9 +182,10 @@ def test_bench_training_smoke(tmp_path):
 
 
 def test_training_step_updates_every_trained_network():
-    """The timed step really trains what the stage trains (and leaves G1 frozen in stage 2)."""
+    """The timed step is the trainer's: it trains what the stage trains (and leaves G1 frozen in stage 2)."""
     torch.manual_seed(0)
-    step = bt.Stage2Step("quick", 2, torch.device("cpu"), 19)
+    step = bt.TrainerStep("stage2", "quick", 2, torch.device("cpu"), num_points=19)
+    assert isinstance(step.stage, Stage2)
     assert set(step.networks) == {"G1 (frozen)", "G2", "D2", "D3"}
     for name, net in step.networks.items():
         net.train(name != "G1 (frozen)")

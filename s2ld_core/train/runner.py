@@ -1,9 +1,14 @@
 """The training loop shared by both stages: run folder, schedule, checkpoints, exact resume, DDP.
 
-A stage supplies its networks, optimisers and ``step(batch) -> losses``; this module owns everything
-around that. Exact resume rests on one rule: every random draw of step ``n`` (augmentation, noise,
-gradient-penalty interpolates, which real-LR faces are drawn) is seeded by ``(seed, n)``, and the data
-order of epoch ``e`` by ``(seed, e)``. Restoring networks, optimisers, schedulers, BEGAN's ``k_t`` and
+A stage supplies its networks, optimisers, ``batch(index, epoch, gen)`` (one step's inputs, built from
+the sample indices) and ``step(batch, state) -> losses``; this module owns everything around that.
+Because the batch comes from outside, the same ``step`` serves training, the benchmark
+(``benchmarks/bench_training.py``) and the wiring tests. Statistics that are not losses (BEGAN's
+convergence measure, how often eq. 15's ordering held) come from ``stage.report`` after each step.
+
+Exact resume rests on one rule: every random draw of step ``n`` (augmentation, noise, gradient-penalty
+interpolates, which real-LR faces are drawn) is seeded by ``(seed, n)``, and the data order of epoch
+``e`` by ``(seed, e)``. Restoring networks, optimisers, schedulers, BEGAN's ``k_t`` and
 the step counter therefore reproduces the uninterrupted run's next losses exactly.
 
 Multi-GPU: under ``torchrun`` each rank draws its share of every epoch through a
@@ -21,6 +26,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +37,7 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from .. import __version__
-from ..io import atomic_torch_save, atomic_write_json, atomic_write_text
+from ..atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 from .config import TrainConfig
 
 
@@ -157,6 +163,22 @@ class EpochOrder:
 # ----------------------------------------------------------------------------- the loop
 
 
+@contextmanager
+def frozen(*modules: torch.nn.Module) -> Iterator[None]:
+    """Inside the block the modules' parameters do not require gradients: a generator's loss that
+    passes through a discriminator then computes no gradient for the discriminator's weights (they
+    would be thrown away: its optimiser zeroes them before its own step). The generator's gradients,
+    which flow through the discriminator's activations, are unchanged."""
+    flags = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 @dataclass
 class RunState:
     epoch: int = 0
@@ -184,8 +206,20 @@ class Stage:
         self.ctx.average_gradients(self.networks[name])
         opt.step()
 
-    def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
+    def batch(self, index: np.ndarray, epoch: int, gen: torch.Generator) -> Any:
+        """The inputs of one step: the samples ``index`` of ``epoch``; every random draw from ``gen``
+        (the step's generator) or from torch's global generators, which the loop seeds per step."""
         raise NotImplementedError
+
+    def step(self, batch: Any, state: RunState) -> dict[str, float]:
+        """One optimisation step on ``batch``; returns the step's losses (plain floats)."""
+        raise NotImplementedError
+
+    def report(self, losses: dict[str, float], state: RunState) -> dict[str, float]:
+        """The reporting hook, called by the loop after each step with its losses (averaged over
+        ranks): statistics to log beside them; running counts may be kept in ``state.extra`` (they
+        end up in ``summary.json``). Nothing by default."""
+        return {}
 
     def write_samples(self, path: Path) -> None:  # rank 0 only
         raise NotImplementedError
@@ -341,9 +375,10 @@ def run_training(
     while state.epoch < cfg.optim.epochs and not finished:
         for b, index in order.batches(state.epoch, state.batch):
             gen = seed_step(cfg.seed, state.step * ctx.world + ctx.rank)
-            losses = stage.step(index, state.epoch, state, gen)
+            losses = stage.step(stage.batch(index, state.epoch, gen), state)
             losses = {k: ctx.mean(v) for k, v in losses.items()}
             _check_finite(losses, state, stage, run)
+            losses.update(stage.report(losses, state))
             state.step += 1
             state.batch = b + 1
             if per_step and state.step < total:

@@ -7,6 +7,7 @@ update with GAN + pixel + perceptual losses (eq. 2–4), both on the same genera
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,17 @@ from ..models import HighToLowDiscriminator, HighToLowGenerator, network_config
 from ..models.vgg import load_perceptual
 from .batches import AugmentedFaces, draw_real_lr, to_tensor, to_uint8
 from .config import TrainConfig
-from .runner import DistContext, RunState, Stage
+from .runner import DistContext, RunState, Stage, frozen
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage1Batch:
+    """One stage-1 step's inputs: augmented HR faces and a draw of unlabelled real LR faces."""
+
+    hr: torch.Tensor  # (B, 3, 128, 128) in [-1, 1]
+    real: torch.Tensor  # (B, 3, 32, 32) in [-1, 1]
 
 
 class Stage1(Stage):
@@ -66,10 +75,14 @@ class Stage1(Stage):
         ).to(device)
         self.fixed_real = real_lr[: len(fixed)]
 
-    def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
+    def batch(self, index: np.ndarray, epoch: int, gen: torch.Generator) -> Stage1Batch:
         images, _, _ = self.hr.batch(index, epoch)
         hr = to_tensor(images, self.device)
         real = to_tensor(draw_real_lr(self.real_lr, len(index), gen), self.device)
+        return Stage1Batch(hr, real)
+
+    def step(self, batch: Stage1Batch, state: RunState) -> dict[str, float]:
+        hr, real = batch.hr, batch.real
         fake = self.g1(hr)
 
         d_real, d_fake = self.d1(real), self.d1(fake.detach())
@@ -78,15 +91,16 @@ class Stage1(Stage):
         l_d1 = losses.eq5_d1_loss(l_gan_d, gp, gp_weight=self.s1.gp_weight)
         self.update("D1", l_d1)
 
-        l_gan_g = losses.eq3_g1_adversarial(self.d1(fake), variant=self.s1.g1_gan_variant)
-        l_pixel = losses.eq4_pixel(fake, hr)
-        l_perc = (
-            losses.perceptual_loss(self.vgg, fake, hr)
-            if self.gamma > 0
-            else torch.zeros((), device=hr.device)
-        )
-        l_g1 = losses.eq2_g1_loss(l_gan_g, l_pixel, l_perc, self.s1.alpha, self.s1.beta, self.gamma)
-        self.update("G1", l_g1)
+        with frozen(self.d1):  # eq. 3 passes through D1; only G1 learns from it
+            l_gan_g = losses.eq3_g1_adversarial(self.d1(fake), variant=self.s1.g1_gan_variant)
+            l_pixel = losses.eq4_pixel(fake, hr)
+            l_perc = (
+                losses.perceptual_loss(self.vgg, fake, hr)
+                if self.gamma > 0
+                else torch.zeros((), device=hr.device)
+            )
+            l_g1 = losses.eq2_g1_loss(l_gan_g, l_pixel, l_perc, self.s1.alpha, self.s1.beta, self.gamma)
+            self.update("G1", l_g1)
         return {
             "l_G1": l_g1.item(),
             "l_GAN_G": l_gan_g.item(),

@@ -10,11 +10,14 @@ S4     G1(HR) and real target LR       eq. 7–15 (+D2, +D3)
 hrld   HR at 128² (HR-LD, §4.4)        eq. 12
 ====== ============================== =====================
 
-One S4 step: D2 update (eq. 9) and the k_t update (eq. 10); D3 update (eq. 11); G2 update (eq. 15).
+One S4 step (:meth:`Stage2.step` on a :class:`Stage2Batch`): D2 update (eq. 9) and the k_t update
+(eq. 10); D3 update (eq. 11); G2 update (eq. 15), with D2 and D3 frozen. BEGAN's M and eq. 15's
+ordering are reported by :meth:`Stage2.report`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +30,29 @@ from ..data.datasets import LabelledFaces
 from ..data.degrade import random_camera
 from ..geometry import resize_points
 from ..heatmaps import encode_heatmaps, soft_argmax
-from ..models import ConfidenceDiscriminator, HeatmapDiscriminator, HeatmapGenerator, network_config
+from ..models import (
+    ConfidenceDiscriminator,
+    HeatmapDiscriminator,
+    HeatmapGenerator,
+    HighToLowGenerator,
+    network_config,
+)
 from ..schemas import get_schema
 from ..shape_model import PointDistributionModel
 from .batches import AugmentedFaces, draw_real_lr, to_tensor, to_uint8
 from .config import TrainConfig
-from .runner import DistContext, RunState, Stage
+from .runner import DistContext, RunState, Stage, frozen
 from .stage1 import load_g1
+
+
+@dataclass
+class Stage2Batch:
+    """One stage-2 step's inputs: G2's labelled images with their target heatmaps and, when D3 takes
+    part (S4), a draw of unlabelled real LR faces."""
+
+    lr: torch.Tensor  # (B, 3, S, S) in [-1, 1]: F(HR), G1(HR) or HR, per the setting
+    target: torch.Tensor  # (B, K+1, S, S) ground-truth heatmaps
+    real: torch.Tensor | None = None  # (B, 3, S, S) real LR faces, S4 only
 
 
 class Stage2(Stage):
@@ -44,7 +63,9 @@ class Stage2(Stage):
         real_lr: np.ndarray | None,
         device: torch.device,
         ctx: DistContext,
+        g1: HighToLowGenerator | None = None,
     ):
+        """``g1``: the frozen G1 of S2–S4 (default: loaded from ``cfg.stage2.g1_checkpoint``)."""
         self.cfg, self.device, self.ctx = cfg, device, ctx
         self.s2 = cfg.stage2
         self.setting = self.s2.setting
@@ -69,10 +90,11 @@ class Stage2(Stage):
             name: torch.optim.Adam(net.parameters(), lr=opt.lr, betas=tuple(opt.betas))
             for name, net in self.networks.items()
         }
-        self.g1 = load_g1(self.s2.g1_checkpoint, device) if self.setting in ("S2", "S3", "S4") else None
-        if self.g1 is not None:
-            for p in self.g1.parameters():
-                p.requires_grad_(False)
+        if self.setting not in ("S2", "S3", "S4"):
+            g1 = None
+        elif g1 is None:
+            g1 = load_g1(self.s2.g1_checkpoint, device)
+        self.g1 = g1.to(device).eval().requires_grad_(False) if g1 is not None else None
         self.hr = AugmentedFaces(hr, cfg.seed, AugmentConfig(enabled=cfg.augment))
         self.real_lr = real_lr
         self.num_samples = len(hr)
@@ -138,11 +160,17 @@ class Stage2(Stage):
 
     # ------------------------------------------------------------------ one step
 
-    def step(self, index: np.ndarray, epoch: int, state: RunState, gen: torch.Generator) -> dict[str, float]:
+    def batch(self, index: np.ndarray, epoch: int, gen: torch.Generator) -> Stage2Batch:
         images, points, visible = self.hr.batch(index, epoch)
         lr, pts = self.lr_inputs(to_tensor(images, self.device), points)
         lr, pts = self.camera_family_mix(lr, pts, images, points, gen)
-        target = self.heatmaps(pts, visible)
+        real = None
+        if "D3" in self.networks:
+            real = to_tensor(draw_real_lr(self.real_lr, len(index), gen), self.device)
+        return Stage2Batch(lr, self.heatmaps(pts, visible), real)
+
+    def step(self, batch: Stage2Batch, state: RunState) -> dict[str, float]:
+        lr, target, real = batch.lr, batch.target, batch.real
         pred = self.g2(lr)
         out: dict[str, float] = {}
         k_t = float(state.extra.get("k_t", self.s2.k0))
@@ -154,17 +182,10 @@ class Stage2(Stage):
             l_d2 = losses.eq9_d2_loss(l_real, l_fake, k_t)
             self.update("D2", l_d2)
             lr_real, lf = self.ctx.mean(l_real.item()), self.ctx.mean(l_fake.item())
-            out.update(
-                l_D2=l_d2.item(),
-                l_D_real=l_real.item(),
-                l_D_fake=l_fake.item(),
-                k_t=k_t,
-                M_global=lr_real + abs(self.s2.began_gamma * lr_real - lf),
-            )
+            out.update(l_D2=l_d2.item(), l_D_real=l_real.item(), l_D_fake=l_fake.item(), k_t=k_t)
             state.extra["k_t"] = losses.eq10_update_k(k_t, lr_real, lf, self.s2.lambda_k, self.s2.began_gamma)
 
         if "D3" in self.networks:
-            real = to_tensor(draw_real_lr(self.real_lr, len(index), gen), self.device)
             pred_real = self.g2(real)
             view = self.d3_view
             l_d3 = losses.eq11_d3_loss(
@@ -175,26 +196,44 @@ class Stage2(Stage):
             self.update("D3", l_d3)
             out["l_D3"] = l_d3.item()
 
-        l_mse = losses.eq12_g2_mse(pred, target)
-        zero = torch.zeros((), device=self.device)
-        l_kp = losses.eq13_g2_kp(pred, self.d2(lr, pred)) if "D2" in self.networks else zero
-        l_conf = (
-            losses.eq14_g2_conf(self.d3(lr, self.d3_view(pred)), self.d3(real, self.d3_view(pred_real)))
-            if "D3" in self.networks
-            else zero
-        )
+        # eq. 13 and 14 pass through D2 and D3; only G2 learns from them
+        with frozen(*(self.networks[n] for n in ("D2", "D3") if n in self.networks)):
+            l_mse = losses.eq12_g2_mse(pred, target)
+            zero = torch.zeros((), device=self.device)
+            l_kp = losses.eq13_g2_kp(pred, self.d2(lr, pred)) if "D2" in self.networks else zero
+            l_conf = (
+                losses.eq14_g2_conf(self.d3(lr, self.d3_view(pred)), self.d3(real, self.d3_view(pred_real)))
+                if "D3" in self.networks
+                else zero
+            )
+            ramp = self.adversarial_ramp(state)
+            l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, self.s2.b * ramp, self.s2.c * ramp)
+            self.update("G2", l_g2)
+        out.update(l_G2=l_g2.item(), l_MSE=l_mse.item(), l_kp=float(l_kp.item()), l_conf=float(l_conf.item()))
+        return out
+
+    def report(self, step_losses: dict[str, float], state: RunState) -> dict[str, float]:
+        """BEGAN's convergence measure M (eq. 10's companion) and, while eq. 15's adversarial terms
+        are on, whether its ordering a·l_MSE > b·l_kp > c·l_conf held (counted in ``state.extra``)."""
+        if "D2" not in self.networks:
+            return {}
+        stats = {
+            "M_global": losses.began_convergence(
+                step_losses["l_D_real"], step_losses["l_D_fake"], self.s2.began_gamma
+            )
+        }
         ramp = self.adversarial_ramp(state)
-        b, c = self.s2.b * ramp, self.s2.c * ramp
-        l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, b, c)
-        self.update("G2", l_g2)
-        if "D2" in self.networks and ramp > 0:
-            weighted = (self.s2.a * l_mse.item(), b * l_kp.item(), c * l_conf.item())
+        if ramp > 0:
+            weighted = (
+                self.s2.a * step_losses["l_MSE"],
+                self.s2.b * ramp * step_losses["l_kp"],
+                self.s2.c * ramp * step_losses["l_conf"],
+            )
             state.extra["eq15_order_held"] = state.extra.get("eq15_order_held", 0) + int(
                 weighted[0] > weighted[1] > weighted[2]
             )
             state.extra["eq15_steps"] = state.extra.get("eq15_steps", 0) + 1
-        out.update(l_G2=l_g2.item(), l_MSE=l_mse.item(), l_kp=float(l_kp.item()), l_conf=float(l_conf.item()))
-        return out
+        return stats
 
 
     # ------------------------------------------------------------------ samples and checkpoint
