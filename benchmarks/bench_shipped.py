@@ -60,9 +60,9 @@ def _detectors(schema: str, hrld: str | None) -> dict:
 
 
 def accuracy(dets: dict, schema: str, seed: int = 0) -> dict:
+    from s2ld_core.data.config import DataConfig
     from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
     from s2ld_core.evaluation import evaluate_detector
-    from s2ld_core.train.config import DataConfig
 
     sets = {
         "validation": embedded_validation(schema),

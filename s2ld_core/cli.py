@@ -53,7 +53,11 @@ def _train_config(args: argparse.Namespace, stage: str):
     """The profile's (or ``--config``'s) training configuration with the given options applied."""
     from .train.config import TrainConfig, profile_config
 
-    cfg = _config_from_yaml(TrainConfig, args.config) if args.config else profile_config(args.profile, stage)
+    setting = getattr(args, "setting", None)  # stage 2: the setting's budget of the profile applies
+    if args.config:
+        cfg = _config_from_yaml(TrainConfig, args.config)
+    else:
+        cfg = profile_config(args.profile, stage, setting)
     cfg.stage = stage
     for option, (section, name) in _TRAIN_OVERRIDES.items():
         value = getattr(args, option, None)
@@ -173,8 +177,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         faces = load_imglab_faces(xml, det.input_size, camera=args.camera)
         source = f"{', '.join(map(str, args.imglab))} ({args.camera or 'native resolution'})"
     else:
+        from .data.config import DataConfig
         from .data.datasets import embedded_target_test
-        from .train.config import DataConfig
 
         faces = embedded_target_test(DataConfig(schema=det.schema.name))
         source = "embedded target-LR test set"

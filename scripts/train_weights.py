@@ -64,10 +64,10 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
 def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
     """NME (box, %) on the validation set, the target-LR test set and the PASCAL faces, raw and PDM,
     beside the mean shape (and upscale + HR-LD with ``hrld``)."""
+    from s2ld_core.data.config import DataConfig
     from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
     from s2ld_core.evaluation import evaluate_detector
     from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline
-    from s2ld_core.train.config import DataConfig
 
     det = LandmarkDetector.from_checkpoint(checkpoint).set_decoding("pdm")
     schema = det.schema.name

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..geometry import apply_affine, resize_points, similarity_matrix, warp_image
 from ..schemas import convert_points, get_schema
-from ..train.config import DataConfig
+from .config import DataConfig
 
 # Identity ranges of the three embedded roles; far apart so they can never meet.
 TRAIN_ID_BASE, POOL_ID_BASE, TEST_ID_BASE = 0, 100_000, 200_000

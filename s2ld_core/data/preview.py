@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train.config import DataConfig
+from .config import DataConfig
 
 
 def write_data_preview(

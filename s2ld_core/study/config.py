@@ -1,11 +1,11 @@
 """What one study run is: data, schedules, the notebooks to run — a dataclass that round-trips YAML.
 
 The study trains many networks (G1 twice, G2 in S1–S4 twice for S4, HR-LD, LightCNN six times), so
-every stage has its own :class:`StageBudget`; the ``quick`` profile fills them with small, conservative
-numbers chosen so that all five notebooks finish in about a quarter of an hour on a 2-core laptop,
-and the ``paper`` profile leaves them empty so §4.1's schedule (:func:`~s2ld_core.train.config.
-profile_config`) applies unchanged. Global ``epochs``/``max_steps`` sit on top of the budgets because
-notebooks are parameterised by them (tests pass ``max_steps=2``).
+every stage has its own :class:`StageBudget`, filled from the profile's row of
+:mod:`s2ld_core.profiles` (the ``quick`` row: numbers chosen so that all five notebooks finish in
+about a quarter of an hour on a 2-core laptop; the ``paper`` row is empty, so §4.1's schedule
+applies unchanged) — the same numbers ``s2ld train`` uses. Global ``epochs``/``max_steps`` sit on top
+of the budgets because notebooks are parameterised by them (tests pass ``max_steps=2``).
 
 Two real-LR domains, as in the paper. §4.1 trains G1 against WIDER FACE's small faces and §4.3 then
 asks whether G2 transfers to TinyFace (L3) and what changes when G1 also sees TinyFace (L4). Our
@@ -23,7 +23,10 @@ from typing import Any
 
 import yaml
 
-from ..train.config import PROFILES, DataConfig, TrainConfig, profile_config
+from ..config_files import from_dict, merge, read_mapping
+from ..data.config import DataConfig
+from ..profiles import PROFILES, get_profile
+from ..train.config import TrainConfig, profile_config
 
 NOTEBOOKS: tuple[str, ...] = (
     "01_high_to_low",
@@ -141,15 +144,7 @@ class StudyConfig:
             schema=self.schema,
             cache_dir=self.cache_dir,
         )
-        sizes = {
-            "train_identities": "embedded_train_identities",
-            "images_per_identity": "embedded_images_per_identity",
-            "pool_identities": "embedded_pool_identities",
-            "pool_images_per_identity": "embedded_pool_images_per_identity",
-            "test_identities": "embedded_test_identities",
-            "test_images_per_identity": "embedded_test_images_per_identity",
-        }
-        for ours, theirs in sizes.items():
+        for ours, theirs in _DATA_SIZES.items():
             value = getattr(self.data, ours)
             if value is not None:
                 setattr(d, theirs, int(value))
@@ -168,7 +163,7 @@ class StudyConfig:
         ``setting`` with D3 seeing ``real_lr`` (default ``target_lr``). Epochs: global ``epochs`` >
         the stage's budget > the profile. Steps: the smaller of global ``max_steps`` and the budget's.
         """
-        cfg = profile_config(self.profile, stage)
+        cfg = profile_config(self.profile, stage, None if stage == "stage1" else (setting or "S4"))
         cfg.seed, cfg.device, cfg.threads = self.seed, self.device, self.threads
         if stage == "stage1":
             budget = self.stage1
@@ -200,88 +195,36 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
-        return _build(cls, data, "study")
+        return from_dict(cls, data, "study")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> StudyConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"{path}: cannot read the study config: {err}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a study config must be a mapping")
-        return cls.from_dict(data)
+        return cls.from_dict(read_mapping(path, "study config"))
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Nested dataclass from a dict; unknown keys are an error that names the full key."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {', '.join(f'{where}.{u}' for u in unknown)}")
-    template = cls()
-    kwargs = {}
-    for name, value in data.items():
-        default = getattr(template, name)
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``overrides`` recursively (nested dicts merge, other values replace)."""
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+# DataSizes field -> DataConfig field
+_DATA_SIZES = {
+    "train_identities": "embedded_train_identities",
+    "images_per_identity": "embedded_images_per_identity",
+    "pool_identities": "embedded_pool_identities",
+    "pool_images_per_identity": "embedded_pool_images_per_identity",
+    "test_identities": "embedded_test_identities",
+    "test_images_per_identity": "embedded_test_images_per_identity",
+}
 
 
 def study_config(profile: str = "quick", **overrides: Any) -> StudyConfig:
-    """The study defaults of ``profile`` with ``overrides`` (top-level fields or nested dicts) applied.
-
-    ``quick`` budgets (tune here), measured with the README's first command on 2 idle cores (default
-    threads): wall seconds per run at 200 steps — G1 76 (80 steps), S1 47, S2 74, S3 148, S4 246,
-    HR-LD 104 (80 steps at batch 16); notebook 04's six LightCNN runs ~190 s at 12 epochs. That came
-    to 16.2 min, so the committed budgets are G1 4 epochs, each S-setting 8 epochs (160 steps; the
-    same for all, a fair ablation), HR-LD 1 epoch, LightCNN 8 epochs: the README states the measured
-    total. Learning rate 2e-3 on a one-cycle schedule with the camera family (``profile_config``):
-    at the paper's 2e-4 an S1 is still at 57 % NME (box) after 600 steps, worse than the mean shape.
-    ``standard`` trains the same networks to convergence (below); ``paper`` adds nothing: §4.1's
-    200 epochs, batch 32, Adam 2e-4, β (0.5, 0.9), steps at epochs 80 and 160.
-    """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    """The study defaults of ``profile`` — its row of :mod:`s2ld_core.profiles`: data sizes, each
+    kind of run's budget, LightCNN's — with ``overrides`` (top-level fields or nested dicts) applied."""
+    row = get_profile(profile)
     cfg = StudyConfig(profile=profile, run_dir=f"reports/{profile}")
-    if profile == "quick":
-        cfg.data = DataSizes(
-            train_identities=80,
-            images_per_identity=8,
-            pool_identities=40,
-            pool_images_per_identity=8,
-            test_identities=40,
-            test_images_per_identity=5,
-        )
-        cfg.stage1 = StageBudget(epochs=4, lr=2e-3)
-        cfg.settings = StageBudget(epochs=8, lr=2e-3)
-        cfg.hrld = StageBudget(epochs=1, batch_size=16, lr=2e-3)
-        cfg.verification = VerificationConfig(epochs=8, disabled_pools=0)
-    if profile == "standard":
-        # Converged on 2 CPU cores in about two hours (single thread, measured per step: G1 1.6 s,
-        # S1 0.5, S2 0.6, S3 1.1, S4 2.0, HR-LD 1.5): 10,240 rendered faces, G1 1 epoch (320 steps),
-        # each S-setting 4 epochs (1,280 steps), HR-LD 1 epoch at batch 16.
-        cfg.data = DataSizes(train_identities=1280, images_per_identity=8)
-        cfg.stage1 = StageBudget(epochs=1)
-        cfg.settings = StageBudget(epochs=4)
-        cfg.hrld = StageBudget(epochs=1, batch_size=16)
-        cfg.verification = VerificationConfig(epochs=12, disabled_pools=0)
-    if profile in ("quick", "standard"):
-        cfg.g1_real_lr = "target"
+    cfg.data = DataSizes(**{ours: row.data[key] for ours, key in _DATA_SIZES.items() if key in row.data})
+    for stage in ("stage1", "settings", "hrld"):
+        budget = getattr(row, stage)
+        setattr(cfg, stage, StageBudget(epochs=budget.epochs, batch_size=budget.batch_size))
+    cfg.verification = VerificationConfig(**row.verification)
+    if row.g1_real_lr is not None:
+        cfg.g1_real_lr = row.g1_real_lr
     data = merge(cfg.to_dict(), overrides)
     out = StudyConfig.from_dict(data)
     if out.g1_real_lr == "target":

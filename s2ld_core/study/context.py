@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_json, atomic_write_text
+from ..config_files import merge
 from ..data.datasets import LabelledFaces
-from .config import NOTEBOOKS, StudyConfig, merge, study_config
+from .config import NOTEBOOKS, StudyConfig, study_config
 
 STATIC_ENV = "S2LD_STATIC"  # set (to anything but "0") to force static output, e.g. by the runner
 

@@ -27,8 +27,9 @@ from typing import Any
 import yaml
 
 from ..atomic import atomic_write_json, atomic_write_text
+from ..config_files import merge
 from ..train.config import PROFILES
-from .config import NOTEBOOKS, StudyConfig, merge, study_config
+from .config import NOTEBOOKS, StudyConfig, study_config
 
 NAMED_PARAMETERS = ("profile", "run_dir", "hr_data", "target_lr", "epochs", "max_steps", "seed", "device")
 

@@ -1,0 +1,69 @@
+"""Configurations as nested dataclasses that round-trip through YAML: the one loader every config uses
+(:class:`~s2ld_core.train.config.TrainConfig`, :class:`~s2ld_core.study.config.StudyConfig`).
+
+A dict becomes a dataclass field by field: a nested dataclass from a nested dict, a tuple field from
+a YAML list; an unknown key is an error that names its full path (``study.data.faces``), because a
+misspelt key would otherwise be ignored silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["from_dict", "read_mapping", "merge", "plain"]
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    """``cls`` (a dataclass with defaults) built from ``data``; ``where`` names it in errors."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(f'{where}.{u}' for u in unknown)}")
+    template = cls()
+    kwargs = {}
+    for name, value in data.items():
+        default = getattr(template, name)
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            kwargs[name] = from_dict(type(default), value, f"{where}.{name}")
+        elif isinstance(default, tuple) and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """The mapping in the YAML file ``path``; a :class:`ValueError` naming the file and ``what`` it
+    should hold if it cannot be read or is not a mapping."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot read the {what}: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a {what} must be a mapping")
+    return data
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``overrides`` recursively (nested dicts merge, other values replace)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def plain(obj: Any) -> Any:
+    """Tuples as lists, recursively: what ``yaml.safe_dump`` can write."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj

@@ -1,0 +1,32 @@
+"""Where a run's faces come from and how many the embedded default renders: :class:`DataConfig`, the
+``data`` section of every training configuration (:class:`~s2ld_core.train.config.TrainConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DataConfig"]
+
+
+@dataclass
+class DataConfig:
+    """Where the labelled HR faces and the unlabelled target LR faces come from.
+
+    ``hr_data``: ``embedded`` (the face renderer) or a path (a folder of 300W ``.pts`` + images, or an
+    AFLW-19 CSV). ``target_lr``: ``embedded`` (the unlabelled target-LR pool: renderer identities
+    disjoint from training and test, degraded by the target camera, landmarks withheld — our stand-in
+    for TinyFace's training split), ``lfw`` (scikit-image's 100 real faces) or a folder of LR crops.
+    """
+
+    hr_data: str = "embedded"
+    target_lr: str = "embedded"
+    schema: str = "aflw19"
+    hr_size: int = 128
+    lr_size: int = 32
+    embedded_train_identities: int = 150
+    embedded_images_per_identity: int = 8
+    embedded_pool_identities: int = 60
+    embedded_pool_images_per_identity: int = 8
+    embedded_test_identities: int = 40
+    embedded_test_images_per_identity: int = 5
+    cache_dir: str | None = None  # default: ~/.cache/s2ld
