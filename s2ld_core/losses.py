@@ -19,7 +19,6 @@ from .pixels import subsample_F_tensor
 __all__ = [
     "eq2_g1_loss",
     "eq3_g1_adversarial",
-    "subsample_F",
     "eq4_pixel",
     "perceptual_loss",
     "eq5_d1_loss",
@@ -37,9 +36,6 @@ __all__ = [
     "eq14_g2_conf",
     "eq15_g2_loss",
 ]
-
-# F of eq. 4 lives with the other pixel conventions; this name stays until the trainers import it there.
-subsample_F = subsample_F_tensor
 
 G1_ADVERSARIAL_VARIANTS = ("paper", "sagan")
 GRADIENT_PENALTIES = ("wgan-gp", "r1")

@@ -254,7 +254,7 @@ def test_eq15_weights_only_need_to_be_non_negative():
 
 def test_camera_family_mix_replaces_faces_with_exact_points_and_is_seeded(tiny_npz):
     from s2ld_core.geometry import resize_points
-    from s2ld_core.train.batches import to_tensor
+    from s2ld_core.pixels import to_tensor
     from s2ld_core.train.runner import DistContext, seed_step
     from s2ld_core.train.stage2 import Stage2
 

@@ -18,7 +18,7 @@ from .detector import (
     default_checkpoint_hint,
     shipped_weights,
 )
-from .g1 import generate_lr
+from .g1 import generate_lr, load_g1
 from .onnx_backend import OnnxLandmarkDetector, calibration_images, export_onnx, quantize_onnx
 from .torch_fast import TorchSpeedOptions, fuse_conv_bn, optimize_network
 
@@ -40,6 +40,7 @@ __all__ = [
     "export_onnx",
     "fuse_conv_bn",
     "generate_lr",
+    "load_g1",
     "load_detector",
     "optimize_network",
     "quantize_onnx",

@@ -1,5 +1,5 @@
-"""G1 at inference: HR faces in, generated 32² LR faces out (the pictures of Fig. 4 and Table 1's
-"generated LR" test row)."""
+"""G1 at inference: a trained G1 from its checkpoint (also stage 2's frozen G1), HR faces in,
+generated 32² LR faces out (the pictures of Fig. 4 and Table 1's "generated LR" test row)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import load_checkpoint
+from ..models.config import NetworkConfig
+from ..models.high_to_low import HighToLowGenerator
 from ..pixels import to_tensor, to_uint8
 
-__all__ = ["generate_lr"]
+__all__ = ["load_g1", "generate_lr"]
+
+
+def load_g1(path: str | Path, device: torch.device | str = "cpu") -> HighToLowGenerator:
+    """A trained G1 from its self-describing checkpoint, in eval mode."""
+    blob = load_checkpoint(path, device, role="G1")
+    g1 = HighToLowGenerator(NetworkConfig.from_dict(blob["network"])).to(device)
+    g1.load_state_dict(blob["state_dict"])
+    return g1.eval()
 
 
 def generate_lr(
     g1_checkpoint: str | Path, hr_images: np.ndarray, seed: int = 0, device="cpu", batch: int = 64
 ) -> np.ndarray:
     """G1(HR) as uint8 32² faces, with noise drawn from ``seed`` (reproducible pictures and scores)."""
-    from ..train.stage1 import load_g1
-
     g1 = load_g1(g1_checkpoint, torch.device(device))
     gen = torch.Generator().manual_seed(seed)
     out = []

@@ -1,4 +1,5 @@
-"""Turning face arrays into training batches: augmentation, tensors, real-LR draws.
+"""Turning face arrays into training batches: augmentation and real-LR draws (the [-1, 1] tensors are
+:func:`s2ld_core.pixels.to_tensor`).
 
 Each sample's augmentation is seeded by ``(seed, epoch, index)`` and each real-LR draw by the step's
 generator, so batches are a pure function of where the run is — the basis of exact resume.
@@ -11,19 +12,8 @@ import torch
 
 from ..augment import AugmentConfig, augment
 from ..data.datasets import LabelledFaces
+from ..pixels import to_tensor, to_uint8  # noqa: F401 - the value range lives in pixels; old import path
 from ..schemas import get_schema
-
-
-def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (B,H,W,3) RGB → float32 (B,3,H,W) in [-1, 1] (the models' input convention)."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(tensor: torch.Tensor) -> np.ndarray:
-    """float (B,3,H,W) in [-1, 1] → uint8 (B,H,W,3)."""
-    x = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte()
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 class AugmentedFaces:

@@ -16,11 +16,11 @@ import torch
 
 from .. import losses
 from ..augment import AugmentConfig
-from ..checkpoints import load_checkpoint
 from ..data.datasets import LabelledFaces
 from ..models import HighToLowDiscriminator, HighToLowGenerator, network_config
 from ..models.vgg import load_perceptual
-from .batches import AugmentedFaces, draw_real_lr, to_tensor, to_uint8
+from ..pixels import subsample_F_tensor, to_tensor, to_uint8
+from .batches import AugmentedFaces, draw_real_lr
 from .config import TrainConfig
 from .runner import DistContext, RunState, Stage, frozen
 
@@ -126,7 +126,7 @@ class Stage1(Stage):
         from ..plotting import contact_sheet
 
         generated = to_uint8(self.generate(self.fixed_hr, self.fixed_noise))
-        subsampled = to_uint8(losses.subsample_F(self.fixed_hr))
+        subsampled = to_uint8(subsample_F_tensor(self.fixed_hr))
         contact_sheet(
             {
                 "HR": list(to_uint8(self.fixed_hr)),
@@ -155,13 +155,3 @@ class Stage1(Stage):
             "train_config": self.cfg.to_dict(),
             "warnings": self.warnings,
         }
-
-
-def load_g1(path: str | Path, device: torch.device) -> HighToLowGenerator:
-    """A trained G1 from its self-describing checkpoint, in eval mode."""
-    from ..models.config import NetworkConfig
-
-    blob = load_checkpoint(path, device, role="G1")
-    g1 = HighToLowGenerator(NetworkConfig.from_dict(blob["network"])).to(device)
-    g1.load_state_dict(blob["state_dict"])
-    return g1.eval()

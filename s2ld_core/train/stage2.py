@@ -30,6 +30,7 @@ from ..data.datasets import LabelledFaces
 from ..data.degrade import random_camera
 from ..geometry import resize_points
 from ..heatmaps import encode_heatmaps, soft_argmax
+from ..inference.g1 import load_g1
 from ..models import (
     ConfidenceDiscriminator,
     HeatmapDiscriminator,
@@ -37,12 +38,12 @@ from ..models import (
     HighToLowGenerator,
     network_config,
 )
+from ..pixels import subsample_F_tensor, to_tensor, to_uint8
 from ..schemas import get_schema
 from ..shape_model import PointDistributionModel
-from .batches import AugmentedFaces, draw_real_lr, to_tensor, to_uint8
+from .batches import AugmentedFaces, draw_real_lr
 from .config import TrainConfig
 from .runner import DistContext, RunState, Stage, frozen
-from .stage1 import load_g1
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Stage2(Stage):
             return hr, points_hr
         pts = resize_points(points_hr, self.size / hr.shape[-1])
         if self.setting == "S1":
-            return losses.subsample_F(hr, factor=hr.shape[-1] // self.size), pts
+            return subsample_F_tensor(hr, factor=hr.shape[-1] // self.size), pts
         return self.g1(hr, noise), pts
 
     def camera_family_mix(
