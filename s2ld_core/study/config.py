@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import yaml
-
-from ..config_files import from_dict, merge, read_mapping
+from ..config_files import YamlConfig, merge
 from ..data.config import DataConfig
 from ..profiles import PROFILES, get_profile
 from ..train.config import TrainConfig, profile_config
@@ -83,8 +80,11 @@ class VerificationConfig:
 
 
 @dataclass
-class StudyConfig:
+class StudyConfig(YamlConfig):
     """One study run. Saved as ``<run_dir>/study.yaml``; every notebook rebuilds it from its parameters."""
+
+    config_name: ClassVar[str] = "study"
+    config_what: ClassVar[str] = "study config"
 
     profile: str = "quick"
     run_dir: str = "reports/quick"
@@ -186,20 +186,6 @@ class StudyConfig:
         return cfg
 
     # ------------------------------------------------------------------ serialisation
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StudyConfig:
-        return from_dict(cls, data, "study")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> StudyConfig:
-        return cls.from_dict(read_mapping(path, "study config"))
 
 
 # DataSizes field -> DataConfig field

@@ -10,14 +10,10 @@ gradient-penalty weight, BEGAN γ and λ_k, heatmap σ) the choice and its reaso
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import yaml
-
-from ..config_files import from_dict, plain, read_mapping
+from ..config_files import YamlConfig
 from ..data.config import DataConfig
 from ..profiles import PROFILES, get_profile
 
@@ -100,8 +96,11 @@ class Stage2Config:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(YamlConfig):
     """Everything a run needs; saved as ``config.yaml`` in the run folder."""
+
+    config_name: ClassVar[str] = "train"
+    config_what: ClassVar[str] = "training config"
 
     stage: str = "stage2"  # "stage1" | "stage2"
     profile: str = "quick"
@@ -145,20 +144,6 @@ class TrainConfig:
             raise ValueError(f"adv_warmup must be in [0, 1], got {self.stage2.adv_warmup}")
         if self.optim.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.optim.schedule!r}; choose one of {SCHEDULES}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(plain(self.to_dict()), sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return from_dict(cls, data, "train")
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(read_mapping(path, "training config"))
 
 
 def profile_config(
