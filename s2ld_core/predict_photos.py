@@ -180,11 +180,9 @@ def write_overlays(folder: str | Path, results: list, tile: int = 256) -> Path:
 
 
 def _check_writable(path: str, folder: bool = False) -> None:
-    from . import io
+    from .atomic import check_writable
 
-    check = getattr(io, "check_writable", None)  # shared with the other commands where it exists
-    if check is not None:
-        check(path, folder=folder)
+    check_writable(path, folder=folder)
 
 
 def run_predict(args: argparse.Namespace) -> None:
