@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from ..config_files import YamlConfig, merge
 from ..data.config import DataConfig
 from ..profiles import PROFILES, get_profile
+from ..shape_model import DECODINGS
 from ..train.config import TrainConfig, profile_config
 
 NOTEBOOKS: tuple[str, ...] = (
@@ -129,8 +130,9 @@ class StudyConfig(YamlConfig):
         for key, value in dataclasses.asdict(self.data).items():
             if value is not None and int(value) < 1:
                 raise ValueError(f"data.{key} must be >= 1, got {value}")
-        if self.decoding not in ("raw", "pdm"):
-            raise ValueError(f"decoding must be 'raw' or 'pdm', got {self.decoding!r}")
+        if self.decoding not in DECODINGS:
+            choices = ", ".join(map(repr, DECODINGS))
+            raise ValueError(f"decoding must be one of {choices}, got {self.decoding!r}")
         if self.verification.epochs < 1:
             raise ValueError(f"verification.epochs must be >= 1, got {self.verification.epochs}")
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_open, atomic_write_text
+from ..train.config import SETTINGS
 from .context import G1_MAIN, G1_TARGET, Study
 
 
@@ -127,8 +128,8 @@ def ensure_g1(study: Study, which: str = "main") -> TrainedModel:
 
 def ensure_g2(study: Study, setting: str, g1: str = "main") -> TrainedModel:
     """G2 in ``setting`` (S1–S4, ``hrld``), on the ``main`` G1 or (L4) the ``target`` one."""
-    if setting not in ("S1", "S2", "S3", "S4", "hrld"):
-        raise ValueError(f"unknown setting {setting!r}; choose S1, S2, S3, S4 or hrld")
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; choose {', '.join(SETTINGS[:-1])} or {SETTINGS[-1]}")
     g1_path = None
     name = setting
     if setting in ("S2", "S3", "S4"):
