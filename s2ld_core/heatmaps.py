@@ -154,6 +154,9 @@ def decode_heatmaps(
         raise ValueError(f"num_points={k} does not fit heatmaps with {c} channels")
     if h < 3 or w < 3:
         raise ValueError(f"heatmaps must be at least 3x3 for sub-pixel decoding, got {h}x{w}")
+    if was_numpy and method == "parabola":
+        points, confidence = _decode_parabola_numpy(np.asarray(heatmaps, np.float32).reshape(b, c, h, w), k)
+        return (points[0], confidence[0]) if unbatched else (points, confidence)
     flat = hm[:, :k].reshape(b * k, h * w)  # one row per (image, point)
     peak, idx = flat.max(dim=1, keepdim=True)
     iy, ix = idx // w, idx % w
@@ -170,6 +173,36 @@ def decode_heatmaps(
     if was_numpy:
         return points.cpu().numpy(), confidence.cpu().numpy()
     return points, confidence
+
+
+def _decode_parabola_numpy(hm: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``parabola`` decoding of :func:`decode_heatmaps` in numpy, for numpy input.
+
+    Same arithmetic in float32, so the same points (a test holds the two paths to 1e-5 px); it exists
+    because a detector decodes one face at a time on the CPU, where ~30 small torch operations
+    cost more than the work itself.
+    """
+    b, _, h, w = hm.shape
+    flat = hm[:, :k].reshape(b * k, h * w)
+    rows = np.arange(len(flat))
+    idx = flat.argmax(axis=1)
+    peak = flat[rows, idx]
+    iy, ix = np.divmod(idx, w)
+    cx, cy = np.clip(ix, 1, w - 2), np.clip(iy, 1, h - 2)
+
+    def axis(yy: np.ndarray, xx: np.ndarray, dy: int, dx: int, centre: np.ndarray, at: np.ndarray):
+        lm, l0, lp = (np.log(np.maximum(flat[rows, (yy + d * dy) * w + xx + d * dx], _LOG_EPS))
+                      for d in (-1, 0, 1))
+        curv = lm - 2.0 * l0 + lp
+        concave = curv < -1e-12
+        offset = 0.5 * (lm - lp) / np.where(concave, curv, -1.0)
+        v = np.where(concave, centre + offset, at).astype(np.float32)
+        return np.clip(v, at - 1.0, at + 1.0)  # never more than a pixel from the arg-max
+
+    x = axis(iy, cx, 0, 1, cx, ix.astype(np.float32))
+    y = axis(cy, ix, 1, 0, cy, iy.astype(np.float32))
+    points = np.stack([x, y], axis=-1).reshape(b, k, 2).astype(np.float32)
+    return points, np.clip(peak, 0.0, 1.0).reshape(b, k).astype(np.float32)
 
 
 def soft_argmax(heatmaps: torch.Tensor, num_points: int) -> torch.Tensor:

@@ -133,3 +133,18 @@ def test_soft_argmax_finds_confident_peaks_and_is_differentiable():
     floor = 0.02 * torch.rand(1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     weak = soft_argmax(encode_heatmaps(pts, 32, 1.0) * 0.3 + floor, 3)
     np.testing.assert_allclose(weak, pts, atol=0.25)
+
+
+def test_numpy_and_torch_decoding_agree():
+    """numpy input takes a numpy path (faster for one face on a CPU); it must give the same points."""
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-1.5, 32.5, (8, 19, 2))
+    hm = encode_heatmaps(pts, 32, 1.0).numpy() + rng.normal(0, 0.03, (8, 20, 32, 32)).astype(np.float32)
+    hm[3, 5] = 0.0  # an all-zero (invisible) channel
+    ref_p, ref_c = decode_heatmaps(torch.from_numpy(hm))
+    got_p, got_c = decode_heatmaps(hm)
+    assert isinstance(got_p, np.ndarray) and got_p.dtype == np.float32 and got_p.shape == (8, 19, 2)
+    np.testing.assert_allclose(got_p, ref_p.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got_c, ref_c.numpy(), atol=1e-7)
+    one_p, _ = decode_heatmaps(hm[0])
+    np.testing.assert_allclose(one_p, ref_p[0].numpy(), atol=1e-5)

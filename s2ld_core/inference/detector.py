@@ -81,8 +81,10 @@ class HeatmapDetector:
 
     def decode(self, heatmaps: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Points ``(B, K, 2)`` at the network's input size and confidence ``(B, K)``."""
-        p, c = decode_heatmaps(heatmaps)
-        p, c = p.numpy(), c.numpy()
+        if heatmaps.device.type == "cpu":  # numpy decodes one face ~3x faster than small torch ops
+            p, c = decode_heatmaps(heatmaps.detach().float().numpy())
+        else:
+            p, c = (t.cpu().numpy() for t in decode_heatmaps(heatmaps))
         if self.decoding == "pdm":
             p = self.shape_model.fit_points(p, c, robust_px=1.5 * self.input_size / 32)
         return p, c
