@@ -118,12 +118,13 @@ class PointDistributionModel:
         are real parts of complex products — half the array operations of the (x, y) form.
         """
         pts = np.asarray(points, np.float64)
-        w0 = np.clip(np.nan_to_num(np.asarray(weights, np.float64)), 0.0, None)
+        w0 = np.asarray(weights, np.float64)
+        w0 = np.where(w0 > 0, w0, 0.0)  # negative and NaN weights count as 0
         if pts.ndim == 2:
             return self.fit_points(pts[None], w0[None], iterations, prior, robust_px, limit)[0]
         if pts.shape[1:] != self.mean.shape:
             raise ValueError(f"fit_points: expected (B, {self.num_points}, 2) points, got {pts.shape}")
-        z = _complex(np.nan_to_num(pts))  # (B, K)
+        z = _complex(np.where(np.isfinite(pts), pts, 0.0))  # (B, K)
         w0 = w0 + 1e-3  # every point keeps a whisper of a vote, so an all-weak face is still placed
         mean, modes, ridge, std = self._complex_form
         bound = limit * std
