@@ -50,9 +50,17 @@ SIGMA = 1.0  # the stage-2 default heatmap sigma at 32²
 
 
 def training_faces(style: str, faces: int, seed: int) -> LabelledFaces:
+    """``faces`` renders, 4 per identity; ``style="mix"``: the first half of the identities in v1, the
+    second half in v2 (the same identities as a single-style run)."""
     per = 4
-    fs = render_dataset(range(TRAIN_ID_BASE, TRAIN_ID_BASE + faces // per), per, seed=seed,
-                        config=RenderConfig(style=style))
+    ids = range(TRAIN_ID_BASE, TRAIN_ID_BASE + faces // per)
+    if style == "mix":
+        half = len(ids) // 2
+        parts = [render_dataset(ids[:half], per, seed=seed, config=RenderConfig(style="v1")),
+                 render_dataset(ids[half:], per, seed=seed, config=RenderConfig(style="v2"))]
+        return LabelledFaces(*(np.concatenate([getattr(p, k) for p in parts])
+                               for k in ("images", "points", "visible", "identity")), "ibug68")
+    fs = render_dataset(ids, per, seed=seed, config=RenderConfig(style=style))
     return LabelledFaces(fs.images, fs.points, fs.visible, fs.identity, "ibug68")
 
 
@@ -133,7 +141,7 @@ def test_sets() -> dict[str, LabelledFaces]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--styles", nargs="+", default=["v1", "v2"])
+    ap.add_argument("--styles", nargs="+", default=["v1", "v2"], help="v1, v2, or mix (half each)")
     ap.add_argument("--faces", type=int, default=4000)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=32)
