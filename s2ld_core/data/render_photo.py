@@ -7,13 +7,16 @@ What changes, guided by the realism meter (:mod:`.realism`) and by what survives
 * **backgrounds** are patches of real photographs that ship with scikit-image (brick, grass, gravel,
   a camera man, a cat, coffee, coins, a clock, a motorbike, a rocket, a page of text...), cropped,
   flipped, defocused and colour-graded per image, instead of synthetic clutter;
-* **shading**: the head's relief under a harder, more directional light (lower ambient), plus
-  ambient occlusion where real faces are dark at low resolution — eye sockets, under the brows, under
-  the nose, the lip line, under the lower lip — and highlights on the forehead, nose and cheekbones;
+* **shading**: a smoother head relief under a harder, more directional light (lower ambient), plus
+  occlusion shading where real faces are dark at low resolution — the inner eye corners, under the
+  lower lids, the nostrils, under the nose, the nasolabial folds, the lip line, under the lower lip —
+  and highlights on the brow bone, forehead, nose ridge and cheekbones;
 * **skin**: multiplicative low- and high-frequency texture, redder cheeks, a sheen;
-* **features**: dim sclera and large dark irises (an eye reads as a dark blob at 25 px, as in real
-  faces), thick soft lash lines, translucent grainy brows, no drawn nose-bridge line, nostrils as dark
-  blobs, lips closer to the skin tone with a dark line between them;
+* **features**: dim sclera and dark irises, bold lash lines with a shadow on the upper lid (an eye
+  reads as a dark blob at 25 px, as in real faces), translucent grainy brows, no drawn nose-bridge
+  line, nostrils as dark blobs, lips closer to the skin tone with a dark line between them;
+* **people**: warmer skin (the drawn style's lightest tones read as plaster) and a lower hairline,
+  per identity (:func:`photo_identity`), so identities persist;
 * **clothes** in muted colours, and a lens blur and colour grading (saturation, white balance) of the
   whole picture.
 
@@ -38,9 +41,9 @@ from . import render_person as _p
 from . import render_scene as _s
 from .face_model import Identity, build_face
 
-__all__ = ["render_face_photo", "photo_background", "background_photos"]
+__all__ = ["render_face_photo", "photo_identity", "photo_background", "background_photos"]
 
-# scikit-image's bundled photographs (no download): (name, whether the loader returns a tuple)
+# scikit-image's bundled photographs (no download)
 _PHOTOS = (
     "brick", "camera", "chelsea", "clock", "coffee", "coins", "grass", "gravel", "rocket", "page",
     "text", "moon", "stereo_motorcycle", "cat", "hubble_deep_field", "immunohistochemistry",
