@@ -153,18 +153,20 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     path = Path(args.out)
     recipe = {k: getattr(args, k) for k in ("faces", "steps", "batch", "lr", "seed", "threads")}
-    new = {s: {**run(s, args), "recipe": recipe, "load_average": os.getloadavg()} for s in args.styles}
+    # seed 0 keeps the bare style name, so earlier results stay comparable
+    key = (lambda s: s) if args.seed == 0 else (lambda s: f"{s} (seed {args.seed})")
+    new = {key(s): {**run(s, args), "recipe": recipe, "load_average": os.getloadavg()} for s in args.styles}
     # results of styles run earlier (or by another process meanwhile) are kept
     results = json.loads(path.read_text()).get("results", {}) if path.exists() else {}
     results.update(new)
     names = list(next(iter(results.values()))["nme_box_pct"])
-    print(f"\n{'style':6s} {'faces':>6s} {'steps':>6s} " + " ".join(f"{n:>22s}" for n in names))
+    print(f"\n{'style':14s} {'faces':>6s} {'steps':>6s} " + " ".join(f"{n:>22s}" for n in names))
     for style, r in results.items():
         rec = r["recipe"]
-        print(f"{style:6s} {rec['faces']:6d} {rec['steps']:6d} "
+        print(f"{style:14s} {rec['faces']:6d} {rec['steps']:6d} "
               + " ".join(f"{r['nme_box_pct'][n]:21.2f}%" for n in names))
     first = next(iter(results.values()))
-    print("mean shape    " + " ".join(f"{first['mean_shape_nme_box_pct'][n]:21.2f}%" for n in names))
+    print("mean shape            " + " ".join(f"{first['mean_shape_nme_box_pct'][n]:21.2f}%" for n in names))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"benchmark": "realism_transfer", "results": results}, indent=2))
