@@ -136,6 +136,7 @@ class PointDistributionModel:
             alpha, tau = _complex_similarity(model, z, w)
             if inv_r2:
                 w = w0 / (1.0 + np.abs(alpha[:, None] * model + tau[:, None] - z) ** 2 * inv_r2)
+            alpha = np.where(np.abs(alpha) > 1e-12, alpha, 1e-12)  # all peaks on one spot: no zero scale
             y = (z - tau[:, None]) / alpha[:, None]  # the points in the model frame
             wsum = np.maximum(w.sum(-1), 1e-9)
             sigma2 = np.maximum((w * np.abs(y - model) ** 2).sum(-1) / wsum,

@@ -76,3 +76,10 @@ def test_bad_input_is_one_clear_error():
     pdm = PointDistributionModel.fit(_shapes())
     with pytest.raises(ValueError, match="expected"):
         pdm.fit_points(np.zeros((1, 7, 2)), np.ones((1, 7)))
+
+
+def test_all_peaks_on_one_spot_gives_a_finite_shape():
+    pdm = PointDistributionModel.fit(_shapes())
+    with np.errstate(all="raise"):
+        fitted = pdm.fit_points(np.full((20, 2), 16.0), np.ones(20))
+    assert np.isfinite(fitted).all() and np.abs(fitted - 16.0).max() < 1.0
