@@ -240,39 +240,60 @@ def _draw_brows(img: np.ndarray, ctx: _Ctx) -> None:
         _fill(img, np.vstack([top, bottom[::-1]]), idn.brow_rgb)
 
 
-def _draw_eye(img: np.ndarray, ctx: _Ctx, idx: np.ndarray, center3: np.ndarray) -> None:
-    """Sclera, iris and pupil inside the lids, lash line on the upper lid, crease above it."""
-    idn, sc, s = ctx.idn, ctx.scene, ctx.unit
-    p = ctx.pts[idx]  # outer, upper x2, inner, lower x2 (or mirrored order for the right eye)
+@dataclass
+class EyeGeometry:
+    """Where an eye is drawn, shared by both render styles: the lid curves and the iris's centre
+    (moved by the gaze), its in-plane angle and its foreshortening."""
+
+    upper: np.ndarray
+    lower: np.ndarray
+    outline: np.ndarray
+    height: float
+    up: np.ndarray
+    centre: np.ndarray
+    squash: float
+    angle: float
+
+
+def eye_geometry(ctx: _Ctx, idx: np.ndarray, center3: np.ndarray) -> EyeGeometry:
+    """The lids through the eye's six points (outer, upper ×2, inner, lower ×2, or mirrored for the
+    right eye) and the gaze-shifted iris centre."""
+    p = ctx.pts[idx]
     upper = catmull_rom(p[0:4], 4)
     lower = catmull_rom(np.vstack([p[3:6], p[0:1]]), 4)
-    outline = np.vstack([upper, lower[1:-1]])
     width = float(np.linalg.norm(p[3] - p[0]))
     height = float(np.linalg.norm((p[1] + p[2]) / 2 - (p[4] + p[5]) / 2))
-    skin = idn.skin_rgb
-    _fill(img, outline, _mix((236, 232, 226), skin, 0.3))
-    r = 0.115 * s * idn.eye_width**0.5
-    cen = ctx.view.sp(center3[None])[0]
     side = p[3] - p[0]
     side /= np.linalg.norm(side) + 1e-9
     up = ctx.up()
-    cen = cen + side * sc.expression.gaze[0] * 0.25 * width - up * sc.expression.gaze[1] * height * 0.5
-    squash = max(0.35, float(abs(ctx.view.rot[2, 2])))
-    angle = float(np.degrees(np.arctan2(side[1], side[0])))
-    iris = idn.iris_rgb
+    gaze = ctx.scene.expression.gaze
+    centre = ctx.view.sp(center3[None])[0] + side * gaze[0] * 0.25 * width - up * gaze[1] * height * 0.5
+    return EyeGeometry(upper, lower, np.vstack([upper, lower[1:-1]]), height, up, centre,
+                       max(0.35, float(abs(ctx.view.rot[2, 2]))),
+                       float(np.degrees(np.arctan2(side[1], side[0]))))
+
+
+def _draw_eye(img: np.ndarray, ctx: _Ctx, idx: np.ndarray, center3: np.ndarray) -> None:
+    """Sclera, iris and pupil inside the lids, lash line on the upper lid, crease above it."""
+    idn, s = ctx.idn, ctx.unit
+    eye = eye_geometry(ctx, idx, center3)
+    skin = idn.skin_rgb
+    _fill(img, eye.outline, _mix((236, 232, 226), skin, 0.3))
+    r = 0.115 * s * idn.eye_width**0.5
+    squash, angle, iris = eye.squash, eye.angle, idn.iris_rgb
 
     def draw_iris(roi: np.ndarray, off: np.ndarray) -> None:
-        c = cen - off
+        c = eye.centre - off
         _ellipse(roi, c, (r * squash, r), angle, _col(iris, 0.75))
         _ellipse(roi, c, (0.8 * r * squash, 0.8 * r), angle, iris)
         _ellipse(roi, c, (0.42 * r * squash, 0.42 * r), angle, (18, 14, 14))
         _ellipse(roi, c + (0.3 * r, -0.35 * r), (0.16 * r, 0.16 * r), 0, (245, 245, 245))
 
-    _clip_draw(img, outline, draw_iris)
+    _clip_draw(img, eye.outline, draw_iris)
     lash = _mix(idn.hair_rgb, (15, 12, 12), 0.7)
-    _line(img, upper, lash, max(2.0, 0.045 * s))
-    _line(img, lower, _col(skin, 0.55), max(1.0, 0.022 * s))
-    crease = _offset_curve(upper[2:-2], max(2.0, 0.045 * s) + 0.55 * height, up)
+    _line(img, eye.upper, lash, max(2.0, 0.045 * s))
+    _line(img, eye.lower, _col(skin, 0.55), max(1.0, 0.022 * s))
+    crease = _offset_curve(eye.upper[2:-2], max(2.0, 0.045 * s) + 0.55 * eye.height, eye.up)
     _line(img, crease, _col(skin, 0.78), max(1.0, 0.02 * s))
 
 

@@ -157,27 +157,16 @@ def _draw_brows(img: np.ndarray, ctx, look: _Look) -> None:
 
 
 def _draw_eye(img: np.ndarray, ctx, idx: np.ndarray, center3: np.ndarray, look: _Look) -> None:
-    idn, sc, s = ctx.idn, ctx.scene, ctx.unit
-    p = ctx.pts[idx]
-    upper = _c.catmull_rom(p[0:4], 4)
-    lower = _c.catmull_rom(np.vstack([p[3:6], p[0:1]]), 4)
-    outline = np.vstack([upper, lower[1:-1]])
-    width = float(np.linalg.norm(p[3] - p[0]))
-    height = float(np.linalg.norm((p[1] + p[2]) / 2 - (p[4] + p[5]) / 2))
+    idn, s = ctx.idn, ctx.unit
+    eye = _p.eye_geometry(ctx, idx, center3)
+    upper, lower, outline, height, up = eye.upper, eye.lower, eye.outline, eye.height, eye.up
     skin = idn.skin_rgb
     _c._fill(img, outline, _c._mix(_c._col(skin, 0.7), (225, 218, 210), look.sclera))
     r = 0.09 * s * idn.eye_width**0.5
-    cen = ctx.view.sp(center3[None])[0]
-    side = p[3] - p[0]
-    side /= np.linalg.norm(side) + 1e-9
-    up = ctx.up()
-    cen = cen + side * sc.expression.gaze[0] * 0.25 * width - up * sc.expression.gaze[1] * height * 0.5
-    squash = max(0.35, float(abs(ctx.view.rot[2, 2])))
-    angle = float(np.degrees(np.arctan2(side[1], side[0])))
-    iris = idn.iris_rgb
+    squash, angle, iris = eye.squash, eye.angle, idn.iris_rgb
 
     def draw_iris(roi: np.ndarray, off: np.ndarray) -> None:
-        c = cen - off
+        c = eye.centre - off
         _c._ellipse(roi, c, (r * squash, r), angle, _c._col(iris, 0.45))
         _c._ellipse(roi, c, (0.78 * r * squash, 0.78 * r), angle, _c._col(iris, 0.72))
         _c._ellipse(roi, c, (0.4 * r * squash, 0.4 * r), angle, (14, 11, 11))
