@@ -142,7 +142,8 @@ def decode_heatmaps(
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {list(DECODE_METHODS)}")
     was_numpy = not isinstance(heatmaps, torch.Tensor)
-    hm = _as_tensor(heatmaps, torch.float32)
+    # numpy stays numpy for the parabola (its own path below); shape checks work on either
+    hm = np.asarray(heatmaps, np.float32) if was_numpy else heatmaps.to(torch.float32)
     unbatched = hm.ndim == 3
     if unbatched:
         hm = hm[None]
@@ -155,8 +156,10 @@ def decode_heatmaps(
     if h < 3 or w < 3:
         raise ValueError(f"heatmaps must be at least 3x3 for sub-pixel decoding, got {h}x{w}")
     if was_numpy and method == "parabola":
-        points, confidence = _decode_parabola_numpy(np.asarray(heatmaps, np.float32).reshape(b, c, h, w), k)
+        points, confidence = _decode_parabola_numpy(hm, k)
         return (points[0], confidence[0]) if unbatched else (points, confidence)
+    if was_numpy:
+        hm = torch.from_numpy(hm)
     flat = hm[:, :k].reshape(b * k, h * w)  # one row per (image, point)
     peak, idx = flat.max(dim=1, keepdim=True)
     iy, ix = idx // w, idx % w
