@@ -87,8 +87,9 @@ class Stage2Config:
     # — ground truth, predictions on generated and on real LR — is first reduced to its soft-argmax
     # points and redrawn as the same Gaussians as the ground truth, so D3 can only judge *where* the
     # points are for this image (the face structure §3.2.3 asks for), not how sharp or tall the
-    # predicted blobs are: measured, the paper's D3 separates the two sets by blob shape alone
-    # (l_D3 → 0.0003 by step ~400) and its gradient then harms G2 (README, "Choices").
+    # predicted blobs are: the paper's D3 separates the two sets by blob shape alone (l_D3 → 0.0003 by
+    # step ~400 in the shipped S4 run). Measured in the quick study's set-up with adv_warmup 0.3: better
+    # on validation, worse on the target-LR test, so no profile turns it on (README, "Design notes").
     d3_input: str = "heatmaps"
     # Not in the paper: b and c ramp linearly from 0 over this fraction of the run, the paper's
     # "more emphasis on l_MSE … in initial iterations" made explicit. 0 is eq. 15 from the first step.
