@@ -6,13 +6,15 @@ Prints markdown tables and writes ``reports/benchmarks/shipped_<schema>.json`` p
   decoding was chosen), on the embedded target-LR test set (rendered faces, the held-out camera)
   and on the 43 real PASCAL faces (``data/pascal-faces-68``) at native resolution and through the
   target camera — PyTorch raw and shape-model decoding, ONNX fp32 and int8 (the int8 model's accuracy
-  on trained weights), the mean shape, and ``--hrld`` (upscale + HR-LD) where given;
+  on trained weights), with and without the flip test, the mean shape, and ``--hrld`` (upscale +
+  HR-LD) where given;
 * **latency**: one face, one thread, median of interleaved repeats (PyTorch and ONNX, raw and PDM);
 * **label-free checks** on scikit-image's 100 real LFW faces: shift equivariance (2 px) and mirror
   consistency, beside the mean shape (:mod:`s2ld_core.label_free`);
 * figures: the LFW faces and the PASCAL faces with the predicted points.
 
     python benchmarks/bench_shipped.py [--schema ibug68] [--hrld runs/hrld/checkpoints/hrld.pt]
+    python benchmarks/bench_shipped.py --checkpoint runs/weights/S1/checkpoints/S1.pt   # a candidate
 
 The check sets score; nothing is chosen on them.
 """
@@ -30,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _detectors(schema: str, hrld: str | None) -> dict:
+def _detectors(schema: str, hrld: str | None, checkpoint: str | None = None) -> dict:
     from s2ld_core.inference import (
         LandmarkDetector,
         MeanShapeBaseline,
@@ -41,18 +43,22 @@ def _detectors(schema: str, hrld: str | None) -> dict:
         shipped_weights,
     )
 
-    path = shipped_weights(schema)
+    path = checkpoint or shipped_weights(schema)
     raw = LandmarkDetector.from_checkpoint(path).set_decoding("raw")
     pdm = LandmarkDetector.from_checkpoint(path).set_decoding("pdm")
     fp32 = export_onnx(path, None)
+    int8 = quantize_onnx(fp32, None)
     name = f"shipped {raw.meta.get('setting', 'G2')}"
     dets = {
         "mean shape": MeanShapeBaseline.from_checkpoint(path),
         f"{name}, raw (PyTorch)": raw,
         f"{name}, PDM (PyTorch)": pdm,
+        f"{name}, PDM + flip test (PyTorch)": LandmarkDetector.from_checkpoint(path).set_flip_test(),
         f"{name}, raw (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1).set_decoding("raw"),
         f"{name}, PDM (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1),
-        f"{name}, PDM (ONNX int8)": OnnxLandmarkDetector(quantize_onnx(fp32, None), threads=1),
+        f"{name}, PDM + flip test (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1).set_flip_test(),
+        f"{name}, PDM (ONNX int8)": OnnxLandmarkDetector(int8, threads=1),
+        f"{name}, PDM + flip test (ONNX int8)": OnnxLandmarkDetector(int8, threads=1).set_flip_test(),
     }
     if hrld:
         dets["upscale + HR-LD"] = UpscaleHRLDBaseline.from_checkpoint(hrld).set_decoding("raw")
@@ -148,17 +154,19 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--schema", default="ibug68")
     p.add_argument("--hrld", help="an HR-LD checkpoint (same schema) for the upscale + HR-LD baseline")
+    p.add_argument("--checkpoint", help="score this G2 checkpoint instead of the shipped one (a candidate)")
     p.add_argument("--repeats", type=int, default=200)
     p.add_argument("--out", default=str(ROOT / "reports" / "benchmarks"))
     p.add_argument("--figures", default=str(ROOT / "reports" / "figures"))
     args = p.parse_args(argv)
-    dets = _detectors(args.schema, args.hrld)
+    dets = _detectors(args.schema, args.hrld, args.checkpoint)
     result = {"schema": args.schema, "accuracy": accuracy(dets, args.schema)}
     result["label_free"] = label_free(dets)
     result["latency_1_thread"] = latency(dets, args.repeats)
-    Path(args.figures).mkdir(parents=True, exist_ok=True)
-    shipped = next(d for k, d in dets.items() if k.endswith("PDM (PyTorch)"))
-    result["figures"] = figures(shipped, Path(args.figures))
+    if not args.checkpoint:  # a candidate's figures would overwrite the shipped model's
+        Path(args.figures).mkdir(parents=True, exist_ok=True)
+        shipped = next(d for k, d in dets.items() if k.endswith("PDM (PyTorch)"))
+        result["figures"] = figures(shipped, Path(args.figures))
     acc = result["accuracy"]
     print(f"NME (box, %); faces: {acc['sets']}\n")
     print(_table(acc["nme_box_percent"], list(acc["sets"])))
@@ -168,7 +176,8 @@ def main(argv=None) -> dict:
     print(_table(result["latency_1_thread"], ["median_ms", "p90_ms"]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"shipped_{args.schema}.json"
+    name = f"candidate_{Path(args.checkpoint).stem}" if args.checkpoint else f"shipped_{args.schema}"
+    path = out / f"{name}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {path}")
     return result

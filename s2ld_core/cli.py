@@ -163,6 +163,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     det = LandmarkDetector.from_checkpoint(args.checkpoint, args.device or "cpu")
     if args.decoding:
         det.set_decoding(args.decoding)
+    det.set_flip_test(args.flip_test)
     if args.annotations and args.imglab:
         raise ValueError("--annotations and --imglab: give one set of faces")
     if args.annotations:
@@ -184,8 +185,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         source = "embedded target-LR test set"
     ev = evaluate_detector(det, faces, args.normalizer)
     s = ev.summary
+    how = f"{det.decoding} decoding" + (", flip test" if det.flip_test else "")
     print(
-        f"{det.name} on {source}: {s['n']} faces, NME ({s['normalizer']}) {s['nme']:.4f}, "
+        f"{det.name} ({how}) on {source}: {s['n']} faces, NME ({s['normalizer']}) {s['nme']:.4f}, "
         f"AUC@0.08 {s['auc@0.08']:.3f}, AUC@0.10 {s['auc@0.10']:.3f}, "
         f"FR@0.08 {s['fr@0.08']:.3f}, FR@0.10 {s['fr@0.10']:.3f}"
     )
@@ -196,6 +198,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             {
                 "checkpoint": str(args.checkpoint),
                 "source": str(source),
+                "decoding": det.decoding,
+                "flip_test": det.flip_test,
                 **s,
                 "per_point": ev.per_point.tolist(),
             },
@@ -318,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--camera", help="with --imglab: degrade each face crop first, e.g. target-camera (default: native)"
     )
-    p.add_argument("--decoding", choices=DECODINGS, help="heatmap decoding (default raw)")
+    p.add_argument("--decoding", choices=DECODINGS,
+                   help="heatmap decoding (default: pdm where the checkpoint has a shape model, else raw)")
+    p.add_argument("--flip-test", action="store_true", help="average with the mirror image's heatmaps")
     p.add_argument("--normalizer", choices=NORMALIZERS)
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")

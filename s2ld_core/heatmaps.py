@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["encode_heatmaps", "decode_heatmaps", "soft_argmax", "DECODE_METHODS"]
+__all__ = ["encode_heatmaps", "decode_heatmaps", "soft_argmax", "mirror_heatmaps", "DECODE_METHODS"]
 
 DECODE_METHODS = ("parabola", "softargmax", "argmax")
 _LOG_EPS = 1e-10  # network outputs can be <= 0; the log fit needs a positive floor
@@ -224,3 +224,13 @@ def soft_argmax(heatmaps: torch.Tensor, num_points: int) -> torch.Tensor:
     idx = flat.detach().argmax(dim=1, keepdim=True)
     x, y = _refine_softargmax(flat, idx % w, idx // w, h, w)
     return torch.stack([x[:, 0], y[:, 0]], dim=-1).reshape(b, num_points, 2)
+
+
+def mirror_heatmaps(heatmaps: torch.Tensor, flip_permutation) -> torch.Tensor:
+    """The heatmaps of the mirrored face, from those of a face: ``(B, C, H, W)`` mirrored left-right
+    and the landmark channels swapped by the schema's ``flip_permutation`` (channels past it, the
+    background, stay). With pixel centres at integers the mirror ``x -> W - 1 - x`` of the input is
+    the same mirror of the map at any map size, so this is exact; applied twice it is the identity."""
+    perm = list(flip_permutation)
+    perm += range(len(perm), heatmaps.shape[1])
+    return heatmaps.flip(-1)[:, perm]

@@ -145,7 +145,14 @@ def test_cli_predict_and_evaluate_round_trip(tmp_path, capsys):
     )
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["n"] == 3 and metrics["nme"] < 1e-3 and metrics["normalizer"] == "box"
-    assert (tmp_path / "ev" / "ced.png").exists()
+    assert (tmp_path / "ev" / "ced.png").exists() and metrics["flip_test"] is False
+    # the flip test reaches the detector: a random G2 is not mirror-symmetric, so the points move
+    args = ["evaluate", "--checkpoint", str(tmp_path / "g2.pt"), "--annotations",
+            str(faces / "annotations" / "tester.json"), "--out", str(tmp_path / "ev2"), "--flip-test"]
+    assert main(args) == 0
+    flipped = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+    assert flipped["flip_test"] is True and flipped["nme"] > 1e-3
+    assert "flip test" in capsys.readouterr().out
 
 
 def test_cli_evaluates_on_imglab_faces_natively_and_through_a_camera(tmp_path, capsys):
@@ -174,3 +181,40 @@ def test_shape_model_decoding_is_selectable_and_refused_without_a_model():
         det.set_decoding("pdm")
     with pytest.raises(ValueError, match="unknown decoding"):
         det.set_decoding("magic")
+
+
+def test_mirror_heatmaps_is_the_heatmaps_of_the_mirrored_points():
+    from s2ld_core.heatmaps import mirror_heatmaps
+    from s2ld_core.schemas import get_schema
+
+    perm = get_schema("five").flip_permutation
+    mirrored = KNOWN.copy()
+    mirrored[:, 0] = 31 - mirrored[:, 0]
+    hm = encode_heatmaps(torch.from_numpy(KNOWN), 32, 1.0)[None]
+    expected = encode_heatmaps(torch.from_numpy(mirrored[list(perm)]), 32, 1.0)[None]
+    torch.testing.assert_close(mirror_heatmaps(hm, perm), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(mirror_heatmaps(mirror_heatmaps(hm, perm), perm), hm)
+
+
+def test_flip_test_makes_predictions_exactly_mirror_consistent(tmp_path):
+    torch.manual_seed(0)
+    ck = tmp_path / "m.pt"
+    _checkpoint(ck)
+    det = LandmarkDetector.from_checkpoint(ck)
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 40, 36, 3), dtype=np.uint8)
+    mirrored = np.ascontiguousarray(faces[:, :, ::-1])
+    perm = list(det.schema.flip_permutation)
+
+    def mirror_points(p):
+        q = p[:, perm].copy()
+        q[..., 0] = 36 - 1 - q[..., 0]
+        return q
+
+    plain, _ = det.predict(faces)
+    assert np.abs(mirror_points(det.predict(mirrored)[0]) - plain).max() > 0.1  # random G2: not symmetric
+    det.set_flip_test()
+    tested, conf = det.predict(faces)
+    np.testing.assert_allclose(mirror_points(det.predict(mirrored)[0]), tested, atol=1e-3)
+    assert conf.shape == (3, 5)
+    assert not det.set_flip_test(False).flip_test
