@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -33,11 +34,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--schema", default="ibug68", choices=("ibug68", "aflw19", "five"))
     p.add_argument("--real-lr", default="lfw", help="unlabelled real LR pool (default: LFW's 100 faces)")
     p.add_argument("--g1-steps", type=int, default=300)
-    p.add_argument("--s4-steps", type=int, default=1200)
+    p.add_argument("--s4-steps", type=int, default=1200, help="the S4 candidate; 0: none")
     p.add_argument("--baseline-steps", type=int, default=1200,
                    help="the camera-family baseline (S1 on F(HR) + the camera family, eq. 12 only); 0: none")
+    p.add_argument("--real-teacher", metavar="CHECKPOINT",
+                   help="self-training: the baseline also learns this G2's points on the real LR pool, "
+                        "through the camera family (Stage2Config.real_teacher; not in the paper)")
+    p.add_argument("--real-teacher-prob", type=float, default=0.25)
     p.add_argument("--hrld-steps", type=int, default=150,
                    help="HR-LD at 128² for the upscale + HR-LD baseline (the demo's second column); 0: none")
+    p.add_argument("--ablation", action="store_true",
+                   help="also train S1, S2 and S3 for --s4-steps each (S1 on F(HR) + the camera family, as "
+                        "every setting here) and test the paper's order S4 ≤ S3 ≤ S2 < S1 with paired "
+                        "bootstrap intervals on the target-LR test: <out>/ablation.json")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
@@ -98,6 +107,36 @@ def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
 VALIDATION = "validation (rendered, camera family)"
 
 
+def ablation(checkpoints: dict[str, Path], seed: int = 0) -> dict:
+    """The paper's ablation (§4.1, Table 1) at this profile: per-face NME (box, PDM) of S1–S4 on the
+    embedded target-LR test set and the PASCAL faces, and the order S4 ≤ S3 ≤ S2 < S1 tested with
+    paired bootstrap intervals on the target-LR test."""
+    from s2ld_core.data.config import DataConfig
+    from s2ld_core.data.datasets import embedded_target_test, load_imglab_faces
+    from s2ld_core.evaluation import evaluate_detector
+    from s2ld_core.inference import LandmarkDetector
+    from s2ld_core.study.analysis import check_claim
+
+    dets = {s: LandmarkDetector.from_checkpoint(p).set_decoding("pdm") for s, p in checkpoints.items()}
+    schema = next(iter(dets.values())).schema.name
+    sets = {"target-LR test (rendered, held-out camera)": embedded_target_test(DataConfig(schema=schema))}
+    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
+    if xml:
+        sets["PASCAL faces, native"] = load_imglab_faces(xml)
+        sets["PASCAL faces, target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
+    errors = {name: {s: evaluate_detector(d, faces, normalizer="box").errors for s, d in dets.items()}
+              for name, faces in sets.items()}
+    target = next(iter(sets))
+    comparisons, verdict = check_claim(errors[target], seed=seed)
+    return {
+        "nme_box_percent": {name: {s: round(100 * float(e.mean()), 2) for s, e in per.items()}
+                            for name, per in errors.items()},
+        "order_on": target,
+        "comparisons": [c.as_dict() for c in comparisons],
+        "verdict": verdict,
+    }
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     from s2ld_core.train.config import profile_config
@@ -107,6 +146,8 @@ def main(argv=None) -> None:
     def config(stage: str, steps: int, setting: str | None = None, **fields):
         cfg = profile_config("standard", stage)
         cfg.seed, cfg.threads, cfg.max_steps = args.seed, args.threads, steps
+        faces = cfg.data.embedded_train_identities * cfg.data.embedded_images_per_identity
+        cfg.optim.epochs = max(cfg.optim.epochs, math.ceil(steps * cfg.optim.batch_size / faces))
         cfg.data.target_lr, cfg.data.schema = args.real_lr, args.schema
         if setting:
             cfg.stage2.setting = setting
@@ -115,11 +156,26 @@ def main(argv=None) -> None:
         return cfg
 
     g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
-    candidates = {"S4": _train("stage2", config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path)),
-                               out / "S4", args.resume)}
+    candidates = {}
+    if args.s4_steps:
+        s4 = config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path))
+        candidates["S4"] = _train("stage2", s4, out / "S4", args.resume)
     if args.baseline_steps:  # the camera-family baseline: S1's F(HR) + camera family, eq. 12 only
-        s1 = config("stage2", args.baseline_steps, "S1")
+        s1 = config("stage2", args.baseline_steps, "S1", real_teacher=args.real_teacher,
+                    real_teacher_prob=args.real_teacher_prob)
         candidates["S1"] = _train("stage2", s1, out / "S1", args.resume)
+    if args.ablation:
+        if not args.s4_steps:
+            raise SystemExit("train_weights: --ablation compares with S4; give --s4-steps")
+        settings = {"S4": candidates["S4"]}
+        for setting in ("S1", "S2", "S3"):
+            cfg = config("stage2", args.s4_steps, setting, g1_checkpoint=str(g1_path))
+            settings[setting] = _train("stage2", cfg, out / "ablation" / setting, args.resume)
+        result = ablation(settings, args.seed)
+        print(json.dumps(result["nme_box_percent"], indent=1), result["verdict"], sep="\n")
+        (out / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
+    if not candidates:
+        raise SystemExit("train_weights: --s4-steps and --baseline-steps are both 0; nothing to ship")
     hrld_path = None
     if args.hrld_steps:
         hrld = config("stage2", args.hrld_steps, "hrld")

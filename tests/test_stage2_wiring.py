@@ -45,12 +45,15 @@ def _faces(n: int, size: int = 128) -> LabelledFaces:
     )
 
 
-def _stage(setting: str, lr_augment: str | None = None) -> Stage2:
+def _stage(setting: str, lr_augment: str | None = None, augment: bool = True, **stage2) -> Stage2:
     torch.manual_seed(0)
     cfg = profile_config("quick", "stage2")
     cfg.stage2.setting = setting
+    cfg.augment = augment
     if lr_augment is not None:
         cfg.stage2.lr_augment = lr_augment
+    for name, value in stage2.items():
+        setattr(cfg.stage2, name, value)
     cfg.optim.batch_size = B
     real = np.random.default_rng(1).integers(0, 256, (2 * B, 32, 32, 3), dtype=np.uint8)
     g1 = HighToLowGenerator(network_config("quick")).eval() if setting in ("S2", "S3", "S4") else None
@@ -170,3 +173,34 @@ def test_began_statistics_go_through_the_report():
     held = stage.s2.a * out["l_MSE"] > stage.s2.b * out["l_kp"] > stage.s2.c * out["l_conf"]
     assert state.extra["eq15_order_held"] == int(held)
     assert 0.0 <= state.extra["k_t"] <= 1.0
+
+
+def test_real_teacher_labels_the_real_faces_once_and_mixes_them_in_seeded(tmp_path):
+    from s2ld_core.atomic import atomic_torch_save
+    from s2ld_core.heatmaps import decode_heatmaps
+    from s2ld_core.inference import LandmarkDetector
+    from s2ld_core.models import HeatmapGenerator
+
+    torch.manual_seed(1)
+    teacher = tmp_path / "teacher.pt"
+    cfg = network_config("quick")
+    atomic_torch_save({"kind": "s2ld-checkpoint", "role": "G2", "setting": "S1", "profile": "quick",
+                       "schema": "aflw19", "input_size": 32, "sigma": 1.0, "network": cfg.to_dict(),
+                       "state_dict": HeatmapGenerator(cfg, 19, in_size=32).state_dict()}, teacher)
+    # no augmentation: the camera chain's two resizes map points exactly, so each mixed-in face's
+    # target must be the teacher's points on one of the real faces
+    stage = _stage("S1", "none", augment=False, real_teacher=str(teacher), real_teacher_prob=1.0)
+    labels = LandmarkDetector.from_checkpoint(teacher).set_flip_test().predict(stage.real_lr)[0]
+    np.testing.assert_allclose(stage.pseudo_points, labels, atol=1e-5)
+    batch = stage.batch(np.arange(B), 0, torch.Generator().manual_seed(0))
+    decoded = decode_heatmaps(batch.target)[0].numpy()
+    for row in decoded:
+        assert np.abs(labels - row).max(axis=(1, 2)).min() < 0.02
+    again = stage.batch(np.arange(B), 0, torch.Generator().manual_seed(0))
+    assert torch.equal(batch.lr, again.lr) and torch.equal(batch.target, again.target)
+    rendered = _stage("S1", "none", augment=False).batch(np.arange(B), 0, torch.Generator().manual_seed(0))
+    assert not torch.equal(batch.lr[0], rendered.lr[0])
+    off = _stage("S1", "none", augment=False, real_teacher=str(teacher), real_teacher_prob=0.0)
+    assert torch.equal(off.batch(np.arange(B), 0, torch.Generator().manual_seed(0)).lr, rendered.lr)
+    with pytest.raises(ValueError, match="needs unlabelled target LR"):
+        Stage2(off.cfg, _faces(B), None, torch.device("cpu"), DistContext())

@@ -94,6 +94,14 @@ class Stage2Config:
     # Not in the paper: b and c ramp linearly from 0 over this fraction of the run, the paper's
     # "more emphasis on l_MSE … in initial iterations" made explicit. 0 is eq. 15 from the first step.
     adv_warmup: float = 0.0
+    # Not in the paper: self-training on the unlabelled real LR pool (``data.target_lr``). This G2
+    # checkpoint (the teacher) labels each real LR face once, with the flip test and shape-model
+    # decoding, on the face as it is; then with probability ``real_teacher_prob`` a face of G2's batch
+    # is replaced by a real LR face, augmented like the HR faces and sent through a random chain of
+    # the camera family. G2 so learns to find on degraded *real* faces what the teacher finds on the
+    # clean ones (the same real pool D3 sees in S4). No labelled real face is used. None: off.
+    real_teacher: str | None = None
+    real_teacher_prob: float = 0.25
 
 
 @dataclass
@@ -137,6 +145,8 @@ class TrainConfig(YamlConfig):
                              "losses, a·l_MSE > b·l_kp > c·l_conf, and each run counts the steps it held)")
         if self.stage2.lr_augment not in LR_AUGMENTS:
             raise ValueError(f"unknown lr_augment {self.stage2.lr_augment!r}; choose one of {LR_AUGMENTS}")
+        if not 0.0 <= self.stage2.real_teacher_prob <= 1.0:
+            raise ValueError(f"real_teacher_prob must be in [0, 1], got {self.stage2.real_teacher_prob}")
         if not 0.0 <= self.stage2.lr_augment_prob <= 1.0:
             raise ValueError(f"lr_augment_prob must be in [0, 1], got {self.stage2.lr_augment_prob}")
         if self.stage2.d3_input not in D3_INPUTS:

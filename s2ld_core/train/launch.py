@@ -44,7 +44,7 @@ def train_stage2(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
     hr = load_hr_faces(cfg.data, cfg.seed, progress=progress and ctx.is_main)
     real = (
         load_target_lr(cfg.data, cfg.seed, progress=progress and ctx.is_main)
-        if cfg.stage2.setting == "S4"
+        if cfg.stage2.setting == "S4" or cfg.stage2.real_teacher
         else None
     )
     return run_training(Stage2(cfg, hr, real, device, ctx), cfg, out, ctx, device, resume, progress)

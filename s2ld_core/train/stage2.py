@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import losses
-from ..augment import AugmentConfig
+from ..augment import AugmentConfig, augment
 from ..data.datasets import LabelledFaces
 from ..data.degrade import random_camera
 from ..geometry import resize_points
@@ -38,7 +38,7 @@ from ..models import (
     HighToLowGenerator,
     network_config,
 )
-from ..pixels import subsample_F_tensor, to_tensor, to_uint8
+from ..pixels import resize_face, subsample_F_tensor, to_tensor, to_uint8
 from ..schemas import get_schema
 from ..shape_model import PointDistributionModel
 from .batches import AugmentedFaces, draw_real_lr
@@ -81,9 +81,11 @@ class Stage2(Stage):
         if self.setting in ("S3", "S4"):
             self.d2 = HeatmapDiscriminator(self.net_cfg, k, in_size=self.size).to(device)
             self.networks["D2"] = self.d2
-        if self.setting == "S4":
+        if self.setting == "S4" or self.s2.real_teacher:
             if real_lr is None or len(real_lr) == 0:
-                raise ValueError("setting S4 needs unlabelled target LR images (--target-lr)")
+                raise ValueError(f"{'setting S4' if self.setting == 'S4' else 'real_teacher'} needs "
+                                 "unlabelled target LR images (--target-lr)")
+        if self.setting == "S4":
             self.d3 = ConfidenceDiscriminator(self.net_cfg, k, in_size=self.size).to(device)
             self.networks["D3"] = self.d3
         opt = cfg.optim
@@ -98,6 +100,7 @@ class Stage2(Stage):
         self.g1 = g1.to(device).eval().requires_grad_(False) if g1 is not None else None
         self.hr = AugmentedFaces(hr, cfg.seed, AugmentConfig(enabled=cfg.augment))
         self.real_lr = real_lr
+        self.pseudo_points = self.teacher_points(real_lr) if self.s2.real_teacher else None
         self.num_samples = len(hr)
         self.mean_shape = resize_points(hr.points.mean(0), self.size / hr.size).tolist()
         # The shape prior of constrained decoding, from the training shapes (augmentation adds pose).
@@ -141,6 +144,43 @@ class Stage2(Stage):
         pts[chosen] = np.stack([v[1] for v in views])
         return lr, pts
 
+    def teacher_points(self, real_lr: np.ndarray) -> np.ndarray:
+        """``real_teacher``'s points on each real LR face (flip test, shape model where it has one)."""
+        from ..inference import LandmarkDetector
+
+        if self.setting == "hrld":
+            raise ValueError("real_teacher: HR-LD trains at 128², the real LR pool is 32²; use S1–S4")
+        teacher = LandmarkDetector.from_checkpoint(self.s2.real_teacher, self.device).set_flip_test()
+        if teacher.schema.name != self.schema.name:
+            raise ValueError(f"{self.s2.real_teacher}: the teacher finds {teacher.schema.name} points, "
+                             f"this run trains {self.schema.name}")
+        points, _ = teacher.predict(real_lr)
+        return resize_points(points, self.size / real_lr.shape[1])
+
+    def real_teacher_mix(
+        self, lr: torch.Tensor, pts: np.ndarray, visible: np.ndarray, gen: torch.Generator
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """``real_teacher``: each face of the batch is, with probability ``real_teacher_prob``,
+        replaced by a real LR face with the teacher's points, augmented (§4.1's ranges and flip) and
+        sent through a random chain of the camera family. Draws come from the step's generator."""
+        if self.pseudo_points is None:
+            return lr, pts, visible
+        rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=gen)))
+        chosen = np.flatnonzero(rng.random(len(lr)) < self.s2.real_teacher_prob)
+        if len(chosen) == 0:
+            return lr, pts, visible
+        lr, pts, visible = lr.clone(), pts.copy(), visible.copy()
+        faces = []
+        for row, i in zip(chosen, rng.integers(len(self.real_lr), size=len(chosen))):
+            image = resize_face(self.real_lr[i], self.size)
+            image, p, v = augment(image, self.pseudo_points[i], np.ones(len(pts[row]), bool),
+                                  self.schema, rng, self.hr.config)
+            image, p = random_camera(image, p, rng)
+            faces.append(image)
+            pts[row], visible[row] = p, v
+        lr[chosen] = to_tensor(np.stack(faces), self.device)
+        return lr, pts, visible
+
     def heatmaps(self, points: np.ndarray, visible: np.ndarray) -> torch.Tensor:
         return encode_heatmaps(
             torch.from_numpy(points), self.size, self.sigma, visible=torch.from_numpy(visible)
@@ -165,6 +205,7 @@ class Stage2(Stage):
         images, points, visible = self.hr.batch(index, epoch)
         lr, pts = self.lr_inputs(to_tensor(images, self.device), points)
         lr, pts = self.camera_family_mix(lr, pts, images, points, gen)
+        lr, pts, visible = self.real_teacher_mix(lr, pts, visible, gen)
         real = None
         if "D3" in self.networks:
             real = to_tensor(draw_real_lr(self.real_lr, len(index), gen), self.device)
@@ -284,7 +325,8 @@ class Stage2(Stage):
             "mean_shape": self.mean_shape,
             "shape_model": self.shape_model.to_dict(),
             "g1_checkpoint": self.s2.g1_checkpoint,
-            "target_lr": self.cfg.data.target_lr if self.setting == "S4" else None,
+            "target_lr": self.cfg.data.target_lr if self.real_lr is not None else None,
+            "real_teacher": self.s2.real_teacher,
             "hr_data": self.cfg.data.hr_data,
             "train_config": self.cfg.to_dict(),
             "k_t": state.extra.get("k_t"),
