@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--real-lr", default="lfw", help="unlabelled real LR pool (default: LFW's 100 faces)")
     p.add_argument("--g1-steps", type=int, default=300)
     p.add_argument("--s4-steps", type=int, default=1200, help="the S4 candidate; 0: none")
-    p.add_argument("--baseline-steps", type=int, default=1200,
+    p.add_argument("--baseline-steps", type=int, default=3600,
                    help="the camera-family baseline (S1 on F(HR) + the camera family, eq. 12 only); 0: none")
     p.add_argument("--real-teacher", metavar="CHECKPOINT",
                    help="self-training: the baseline also learns this G2's points on the real LR pool, "
