@@ -7,8 +7,9 @@ the embedded default, and score it. One recorded recipe, rerunnable and resumabl
 Recipe (the ``standard`` profile): G1/D1 against real LR faces (scikit-image's 100 LFW faces — the
 unlabelled real pool; no labelled real face is ever used), then two candidates on 10,240 rendered
 faces: G2 in setting S4 (G1's images and the camera family, D2, and D3 seeing G2's heatmaps on the
-same real LR faces; 1,200 steps) and the camera-family baseline (S1's F(HR) and the camera family,
-eq. 12 only; 3,600 steps); and HR-LD (G2 at 128² on the HR renders) for the upscale + HR-LD baseline.
+same real LR faces; 1,200 steps), in setting S2 (G1's images and the camera family, eq. 12 only;
+3,600 steps) and the camera-family baseline (S1's F(HR) and the camera family, eq. 12; 7,200 steps);
+and HR-LD (G2 at 128² on the HR renders) for the upscale + HR-LD baseline.
 The candidate with the lower NME on the validation set (rendered identities of their own through
 the camera family) is installed with its run's ``config.yaml``, ``stats.jsonl`` and
 ``summary.json``, plus ``evaluation.json``: NME (box) of every candidate on the validation set, the
@@ -39,7 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--real-lr", default="lfw", help="unlabelled real LR pool (default: LFW's 100 faces)")
     p.add_argument("--g1-steps", type=int, default=300)
     p.add_argument("--s4-steps", type=int, default=1200, help="the S4 candidate; 0: none")
-    p.add_argument("--baseline-steps", type=int, default=3600,
+    p.add_argument("--s2-steps", type=int, default=3600,
+                   help="the S2 candidate (G1's images and the camera family, eq. 12 only); 0: none")
+    p.add_argument("--baseline-steps", type=int, default=7200,
                    help="the camera-family baseline (S1 on F(HR) + the camera family, eq. 12 only); 0: none")
     p.add_argument("--real-teacher", metavar="CHECKPOINT",
                    help="self-training: the baseline also learns this G2's points on the real LR pool, "
@@ -177,6 +180,9 @@ def main(argv=None) -> None:
     if args.s4_steps:
         s4 = config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path))
         candidates["S4"] = _train("stage2", s4, out / "S4", args.resume)
+    if args.s2_steps:
+        s2 = config("stage2", args.s2_steps, "S2", g1_checkpoint=str(g1_path))
+        candidates["S2"] = _train("stage2", s2, out / "S2", args.resume)
     if args.baseline_steps:  # the camera-family baseline: S1's F(HR) + camera family, eq. 12 only
         s1 = config("stage2", args.baseline_steps, "S1", real_teacher=args.real_teacher,
                     real_teacher_prob=args.real_teacher_prob)
@@ -192,7 +198,7 @@ def main(argv=None) -> None:
         print(json.dumps(result["nme_box_percent"], indent=1), result["verdict"], sep="\n")
         (out / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
     if not candidates:
-        raise SystemExit("train_weights: --s4-steps and --baseline-steps are both 0; nothing to ship")
+        raise SystemExit("train_weights: --s4-steps, --s2-steps and --baseline-steps are 0; nothing to ship")
     hrld_path = None
     if args.hrld_steps:
         hrld = config("stage2", args.hrld_steps, "hrld")
