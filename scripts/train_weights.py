@@ -77,27 +77,35 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
     return path
 
 
-def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
-    """NME (box, %) on the validation set, the target-LR test set and the PASCAL faces, raw and PDM,
-    beside the mean shape (and upscale + HR-LD with ``hrld``)."""
+VALIDATION = "validation (rendered, camera family)"
+TARGET_TEST = "target-LR test (rendered, held-out camera)"
+
+
+def check_sets(schema: str, seed: int = 0) -> dict:
+    """The faces every candidate is scored on, built once: the validation set (it chooses), the
+    embedded target-LR test set and the PASCAL faces at native resolution and through the target
+    camera (they score)."""
     from s2ld_core.data.config import DataConfig
     from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
-    from s2ld_core.evaluation import evaluate_detector
-    from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline
 
-    det = LandmarkDetector.from_checkpoint(checkpoint).set_decoding("pdm")
-    schema = det.schema.name
-    sets = {
-        VALIDATION: embedded_validation(schema),
-        "target-LR test (rendered, held-out camera)": embedded_target_test(DataConfig(schema=schema)),
-    }
+    sets = {VALIDATION: embedded_validation(schema),
+            TARGET_TEST: embedded_target_test(DataConfig(schema=schema), seed)}
     xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
     if xml:
         sets["PASCAL faces, native"] = load_imglab_faces(xml)
         sets["PASCAL faces, target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
+    return sets
+
+
+def score(checkpoint: Path, sets: dict, hrld: Path | None = None) -> dict:
+    """NME (box, %) on each of ``sets``, raw and PDM, beside the mean shape (and upscale + HR-LD
+    with ``hrld``)."""
+    from s2ld_core.evaluation import evaluate_detector
+    from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, UpscaleHRLDBaseline
+
     methods = {
         "raw": LandmarkDetector.from_checkpoint(checkpoint).set_decoding("raw"),
-        "pdm": det,
+        "pdm": LandmarkDetector.from_checkpoint(checkpoint).set_decoding("pdm"),
         "mean shape": MeanShapeBaseline.from_checkpoint(checkpoint),
     }
     if hrld is not None:
@@ -111,47 +119,28 @@ def score(checkpoint: Path, seed: int = 0, hrld: Path | None = None) -> dict:
     return out
 
 
-VALIDATION = "validation (rendered, camera family)"
-
-
-def ablation(checkpoints: dict[str, Path], g1: Path, seed: int = 0) -> dict:
+def ablation(checkpoints: dict[str, Path], g1: Path, sets: dict, seed: int = 0) -> dict:
     """The paper's ablation (§4.1, Table 1) at this profile: per-face NME (box, PDM) of S1–S4 on the
-    embedded target-LR test set, on its HR faces through ``g1`` (Table 1's G1-generated row) and on
-    the PASCAL faces, and the order S4 ≤ S3 ≤ S2 < S1 tested with paired bootstrap intervals on the
-    target-LR test."""
+    test sets of ``sets`` and on the target-LR test's HR faces through ``g1`` (Table 1's G1-generated
+    row), and the order S4 ≤ S3 ≤ S2 < S1 tested with paired bootstrap intervals on the target-LR test."""
     from s2ld_core.data.config import DataConfig
-    from s2ld_core.data.datasets import (
-        LabelledFaces,
-        embedded_target_test,
-        embedded_test_hr,
-        load_imglab_faces,
-    )
+    from s2ld_core.data.datasets import embedded_test_hr
     from s2ld_core.evaluation import evaluate_detector
-    from s2ld_core.geometry import resize_points
     from s2ld_core.inference import LandmarkDetector
-    from s2ld_core.inference.g1 import generate_lr
+    from s2ld_core.inference.g1 import generated_faces
     from s2ld_core.study.analysis import check_claim
 
     dets = {s: LandmarkDetector.from_checkpoint(p).set_decoding("pdm") for s, p in checkpoints.items()}
-    data = DataConfig(schema=next(iter(dets.values())).schema.name)
-    hr = embedded_test_hr(data, seed)
-    lr = generate_lr(g1, hr.images, seed=seed + 11)
-    points = resize_points(hr.points, lr.shape[1] / hr.size)
-    generated = LabelledFaces(lr, points, hr.visible, hr.identity, hr.schema)
-    sets = {"target-LR test (rendered, held-out camera)": embedded_target_test(data, seed),
-            "G1-generated test": generated}
-    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
-    if xml:
-        sets["PASCAL faces, native"] = load_imglab_faces(xml)
-        sets["PASCAL faces, target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
+    hr = embedded_test_hr(DataConfig(schema=next(iter(dets.values())).schema.name), seed)
+    tests = {TARGET_TEST: sets[TARGET_TEST], "G1-generated test": generated_faces(g1, hr, seed + 11)}
+    tests |= {name: faces for name, faces in sets.items() if name not in (VALIDATION, TARGET_TEST)}
     errors = {name: {s: evaluate_detector(d, faces, normalizer="box").errors for s, d in dets.items()}
-              for name, faces in sets.items()}
-    target = next(iter(sets))
-    comparisons, verdict = check_claim(errors[target], seed=seed)
+              for name, faces in tests.items()}
+    comparisons, verdict = check_claim(errors[TARGET_TEST], seed=seed)
     return {
         "nme_box_percent": {name: {s: round(100 * float(e.mean()), 2) for s, e in per.items()}
                             for name, per in errors.items()},
-        "order_on": target,
+        "order_on": TARGET_TEST,
         "comparisons": [c.as_dict() for c in comparisons],
         "verdict": verdict,
     }
@@ -159,6 +148,7 @@ def ablation(checkpoints: dict[str, Path], g1: Path, seed: int = 0) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from s2ld_core.atomic import atomic_write_json
     from s2ld_core.train.config import profile_config
 
     out = Path(args.out)
@@ -176,6 +166,7 @@ def main(argv=None) -> None:
         return cfg
 
     g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
+    sets = check_sets(args.schema, args.seed)
     candidates = {}
     if args.s4_steps:
         s4 = config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path))
@@ -194,9 +185,9 @@ def main(argv=None) -> None:
         for setting in ("S1", "S2", "S3"):
             cfg = config("stage2", args.s4_steps, setting, g1_checkpoint=str(g1_path))
             settings[setting] = _train("stage2", cfg, out / "ablation" / setting, args.resume)
-        result = ablation(settings, g1_path, args.seed)
+        result = ablation(settings, g1_path, sets, args.seed)
         print(json.dumps(result["nme_box_percent"], indent=1), result["verdict"], sep="\n")
-        (out / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
+        atomic_write_json(out / "ablation.json", result, indent=1)
     if not candidates:
         raise SystemExit("train_weights: --s4-steps, --s2-steps and --baseline-steps are 0; nothing to ship")
     hrld_path = None
@@ -205,12 +196,12 @@ def main(argv=None) -> None:
         hrld.optim.batch_size = 16
         hrld_path = _train("stage2", hrld, out / "hrld", args.resume)
 
-    evaluation = {name: score(path, args.seed, hrld_path) for name, path in candidates.items()}
+    evaluation = {name: score(path, sets, hrld_path) for name, path in candidates.items()}
     # The shipped model is the better one on the validation set: the test sets choose nothing.
     shipped = min(candidates, key=lambda name: evaluation[name][VALIDATION]["pdm"])
     evaluation = {"shipped": shipped, "chosen_on": VALIDATION, "candidates": evaluation}
     print(json.dumps(evaluation, indent=1))
-    (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    atomic_write_json(out / "evaluation.json", evaluation, indent=1)
     if args.no_install:
         return
     from s2ld_core.inference import shipped_weights
@@ -225,7 +216,7 @@ def main(argv=None) -> None:
         shutil.copyfile(hrld_path, target.parent / "hrld.pt")
     if args.ablation:
         shutil.copyfile(out / "ablation.json", target.parent / "ablation.json")
-    (target.parent / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    atomic_write_json(target.parent / "evaluation.json", evaluation, indent=1)
     print(f"installed {shipped} as {target}")
 
 

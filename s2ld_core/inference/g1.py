@@ -13,7 +13,7 @@ from ..models.config import NetworkConfig
 from ..models.high_to_low import HighToLowGenerator
 from ..pixels import to_tensor, to_uint8
 
-__all__ = ["load_g1", "generate_lr"]
+__all__ = ["load_g1", "generate_lr", "generated_faces"]
 
 
 def load_g1(path: str | Path, device: torch.device | str = "cpu") -> HighToLowGenerator:
@@ -37,3 +37,14 @@ def generate_lr(
             noise = torch.randn(len(x), g1.cfg.noise_dim, generator=gen).to(device)
             out.append(to_uint8(g1(x, noise)))
     return np.concatenate(out) if out else np.zeros((0, 32, 32, 3), np.uint8)
+
+
+def generated_faces(g1_checkpoint: str | Path, hr, seed: int = 0, device="cpu"):
+    """Labelled HR faces (:class:`~s2ld_core.data.datasets.LabelledFaces`) through G1, their points
+    resized exactly to G1's output: Table 1's "generated LR" test set."""
+    from ..data.datasets import LabelledFaces
+    from ..geometry import resize_points
+
+    lr = generate_lr(g1_checkpoint, hr.images, seed=seed, device=device)
+    points = resize_points(hr.points, lr.shape[1] / hr.size).astype(np.float32)
+    return LabelledFaces(lr, points, hr.visible, hr.identity, hr.schema)

@@ -19,15 +19,12 @@ from .training import TrainedModel
 
 def generated_test_set(study: Study, data: StudyData, g1_checkpoint: Path) -> LabelledFaces | None:
     """Table 1's first row: the held-out HR test faces through G1, points resized exactly to 32²."""
-    from ..geometry import resize_points
-    from ..inference.g1 import generate_lr
+    from ..inference.g1 import generated_faces
 
     hr = data.test_hr
     if hr is None:
         return None
-    lr = generate_lr(g1_checkpoint, hr.images, seed=study.cfg.seed + 11, device=study.device)
-    pts = np.stack([resize_points(p, lr.shape[1] / hr.size) for p in hr.points]).astype(np.float32)
-    return LabelledFaces(lr, pts, hr.visible, hr.identity, hr.schema)
+    return generated_faces(g1_checkpoint, hr, seed=study.cfg.seed + 11, device=study.device)
 
 
 def study_detector(study: Study, checkpoint: Path, decoding: str | None = None):
