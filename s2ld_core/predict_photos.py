@@ -182,24 +182,18 @@ def write_overlays(folder: str | Path, results: list, tile: int = 256) -> Path:
 # ----------------------------------------------------------------------------------------- command
 
 
-def _check_writable(path: str, folder: bool = False) -> None:
-    from .atomic import check_writable
-
-    check_writable(path, folder=folder)
-
-
 def run_predict(args: argparse.Namespace) -> None:
     import sys
 
     from tqdm import tqdm
 
-    from .atomic import atomic_write_json
+    from .atomic import atomic_write_json, check_writable
     from .inference import CONVENTION, LandmarkDetector
     from .photo import PhotoLandmarker, load_photo
 
-    _check_writable(args.out)
+    check_writable(args.out)
     if args.overlay:
-        _check_writable(args.overlay, folder=True)
+        check_writable(args.overlay, folder=True)
     device = args.device or "cpu"
     if args.checkpoint:
         det = LandmarkDetector.from_checkpoint(args.checkpoint, device)
