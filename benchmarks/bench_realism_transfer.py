@@ -8,7 +8,7 @@ held-out target camera) to 32², the quick profile's G2 heatmap U-Net trained wi
 thread. Scored by NME68 (box, %, raw heatmap decoding) on the real PASCAL faces at 32² (native:
 area-downscaled crops) and on the embedded target-LR test set, beside the mean shape of the renders.
 
-    python benchmarks/bench_realism_transfer.py --styles v1 v2 [--steps 1500] [--faces 4000]
+    python benchmarks/bench_realism_transfer.py --styles v1 v2 v3 [--steps 1500] [--faces 4000]
 
 Writes ``reports/benchmarks/realism_transfer.json`` (results of earlier styles are kept, so styles
 can be run one at a time) and prints a table.
@@ -49,9 +49,15 @@ LR = 32
 SIGMA = 1.0  # the stage-2 default heatmap sigma at 32²
 
 
+def style_config(style: str) -> RenderConfig:
+    """``v1``, ``v2``, ``v3``, or ``v3:P`` (v3 with a share ``P`` of the faces textured)."""
+    name, _, prob = style.partition(":")
+    return RenderConfig(style=name, texture_prob=float(prob) if prob else 1.0)
+
+
 def training_faces(style: str, faces: int, seed: int) -> LabelledFaces:
-    """``faces`` renders, 4 per identity; ``style="mix"``: the first half of the identities in v1, the
-    second half in v2 (the same identities as a single-style run)."""
+    """``faces`` renders, 4 per identity (see :func:`style_config`); ``style="mix"``: the first half
+    of the identities in v1, the second half in v2 (the same identities as a single-style run)."""
     per = 4
     ids = range(TRAIN_ID_BASE, TRAIN_ID_BASE + faces // per)
     if style == "mix":
@@ -60,7 +66,7 @@ def training_faces(style: str, faces: int, seed: int) -> LabelledFaces:
                  render_dataset(ids[half:], per, seed=seed, config=RenderConfig(style="v2"))]
         return LabelledFaces(*(np.concatenate([getattr(p, k) for p in parts])
                                for k in ("images", "points", "visible", "identity")), "ibug68")
-    fs = render_dataset(ids, per, seed=seed, config=RenderConfig(style=style))
+    fs = render_dataset(ids, per, seed=seed, config=style_config(style))
     return LabelledFaces(fs.images, fs.points, fs.visible, fs.identity, "ibug68")
 
 
@@ -141,7 +147,8 @@ def test_sets() -> dict[str, LabelledFaces]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--styles", nargs="+", default=["v1", "v2"], help="v1, v2, or mix (half each)")
+    ap.add_argument("--styles", nargs="+", default=["v1", "v2"],
+                    help="v1, v2, v3, v3:P (a share P textured), or mix (v1/v2 half each)")
     ap.add_argument("--faces", type=int, default=4000)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=32)

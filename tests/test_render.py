@@ -301,7 +301,7 @@ def plain_faces_v2():
 def test_v1_stays_the_default_style():
     assert RenderConfig().style == "v1"
     with pytest.raises(ValueError, match="style"):
-        render_face(sample_identity(0), np.random.default_rng(0), RenderConfig(style="v3"))
+        render_face(sample_identity(0), np.random.default_rng(0), RenderConfig(style="v9"))
 
 
 def test_v2_is_deterministic_and_differs_from_v1():

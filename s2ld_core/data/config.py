@@ -16,6 +16,11 @@ class DataConfig:
     AFLW-19 CSV). ``target_lr``: ``embedded`` (the unlabelled target-LR pool: renderer identities
     disjoint from training and test, degraded by the target camera, landmarks withheld — our stand-in
     for TinyFace's training split), ``lfw`` (scikit-image's 100 real faces) or a folder of LR crops.
+
+    ``render_style`` paints the embedded *training* faces (``v1`` drawn, ``v2`` photo-like, ``v3`` v1
+    with real LFW skin on a ``texture_prob`` share; :class:`~s2ld_core.data.render.RenderConfig`); the
+    pool, validation and test sets stay v1, so scores stay comparable. ``render_workers`` renders in
+    that many processes (the same bytes as one).
     """
 
     hr_data: str = "embedded"
@@ -29,4 +34,7 @@ class DataConfig:
     embedded_pool_images_per_identity: int = 8
     embedded_test_identities: int = 40
     embedded_test_images_per_identity: int = 5
+    render_style: str = "v1"
+    texture_prob: float = 1.0
+    render_workers: int = 1
     cache_dir: str | None = None  # default: ~/.cache/s2ld

@@ -103,13 +103,17 @@ def _code_fingerprint() -> str:
         render_person,
         render_photo,
         render_scene,
+        render_texture,
     )
 
     digest = hashlib.sha1()
-    # every module that draws a face (render.py is split by concern; render_photo is style v2)
+    # every module that draws a face (render.py is split by concern; render_photo is style v2,
+    # render_texture style v3, whose texture points are data too)
     for module in (render, face_model, degrade, render_canvas, render_scene, render_person, render_light,
-                   render_photo):
+                   render_photo, render_texture):
         digest.update(inspect.getsource(module).encode())
+    if render_texture.POINTS_FILE.exists():
+        digest.update(render_texture.POINTS_FILE.read_bytes())
     return digest.hexdigest()[:10]
 
 
@@ -126,10 +130,12 @@ def _cached(cfg: DataConfig, name: str, params: tuple, build) -> LabelledFaces:
     return faces
 
 
-def _render(first_id: int, identities: int, per_identity: int, seed: int, progress: bool) -> LabelledFaces:
+def _render(first_id: int, identities: int, per_identity: int, seed: int, progress: bool,
+            config=None, workers: int = 1) -> LabelledFaces:
     from .render import render_dataset
 
-    fs = render_dataset(range(first_id, first_id + identities), per_identity, seed=seed, progress=progress)
+    fs = render_dataset(range(first_id, first_id + identities), per_identity, seed=seed, config=config,
+                        progress=progress, workers=workers)
     return LabelledFaces(fs.images, fs.points, fs.visible, fs.identity, "ibug68")
 
 
@@ -150,8 +156,16 @@ def _through_target_camera(hr: LabelledFaces, seed: int) -> LabelledFaces:
 
 def embedded_train_hr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
     """Labelled HR faces (128², 68 points) of the training identities, in ``cfg.schema``."""
+    from .render import RenderConfig
+
     n, per = cfg.embedded_train_identities, cfg.embedded_images_per_identity
-    faces = _cached(cfg, "train-hr", (n, per, seed), lambda: _render(TRAIN_ID_BASE, n, per, seed, progress))
+    look = RenderConfig(style=cfg.render_style, texture_prob=cfg.texture_prob)
+    # v1, the default, keeps its old key; another style is part of the key
+    params = (n, per, seed)
+    if cfg.render_style != "v1":
+        params += (cfg.render_style, cfg.texture_prob)
+    faces = _cached(cfg, "train-hr", params,
+                    lambda: _render(TRAIN_ID_BASE, n, per, seed, progress, look, cfg.render_workers))
     return faces.to_schema(cfg.schema)
 
 
@@ -161,7 +175,8 @@ def embedded_target_pool(cfg: DataConfig, seed: int = 0, progress: bool = True) 
     n, per = cfg.embedded_pool_identities, cfg.embedded_pool_images_per_identity
 
     def build() -> LabelledFaces:
-        return _through_target_camera(_render(POOL_ID_BASE, n, per, seed + 1, progress), seed + 1)
+        return _through_target_camera(
+            _render(POOL_ID_BASE, n, per, seed + 1, progress, workers=cfg.render_workers), seed + 1)
 
     return _cached(cfg, "target-pool", (n, per, seed), build).to_schema(cfg.schema)
 
@@ -174,7 +189,8 @@ def embedded_test_hr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> L
 
 def _test_hr(cfg: DataConfig, seed: int, progress: bool) -> LabelledFaces:
     n, per = cfg.embedded_test_identities, cfg.embedded_test_images_per_identity
-    return _cached(cfg, "test-hr", (n, per, seed), lambda: _render(TEST_ID_BASE, n, per, seed + 2, progress))
+    return _cached(cfg, "test-hr", (n, per, seed),
+                   lambda: _render(TEST_ID_BASE, n, per, seed + 2, progress, workers=cfg.render_workers))
 
 
 def embedded_validation(schema: str = "ibug68", identities: int = 40, per_identity: int = 5,

@@ -60,7 +60,10 @@ __all__ = [
     "catmull_rom",
     "save_preview",
     "main",
+    "STYLES",
 ]
+
+STYLES = ("v1", "v2", "v3")
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -98,8 +101,12 @@ class RenderConfig:
     color_cast: float = 0.05
     noise_std_range: tuple[float, float] = (0.0, 2.0)
     # "v1": the drawn renderer (flat fills, drawn features, synthetic clutter), kept as it was so the
-    # paper-faithful data stay reproducible; "v2": the photo-like renderer of :mod:`.render_photo`.
+    # paper-faithful data stay reproducible; "v2": the photo-like renderer of :mod:`.render_photo`;
+    # "v3": v1 with the face's interior taken from a real unlabelled LFW face (:mod:`.render_texture`).
     style: str = "v1"
+    # v3 only: the share of images textured, and which LFW faces may lend their skin (None: all 100)
+    texture_prob: float = 1.0
+    texture_faces: tuple[int, ...] | None = None
 
     @classmethod
     def plain(cls, **overrides) -> RenderConfig:
@@ -184,12 +191,15 @@ def render_face(
     ``config=None`` means ``RenderConfig()``.
     """
     cfg = config or RenderConfig()
-    if cfg.style != "v1":
-        if cfg.style != "v2":
-            raise ValueError(f"RenderConfig.style: unknown style {cfg.style!r}; choose 'v1' or 'v2'")
+    if cfg.style not in STYLES:
+        raise ValueError(f"RenderConfig.style: unknown style {cfg.style!r}; choose one of "
+                         f"{', '.join(STYLES)}")
+    if cfg.style == "v2":
         from .render_photo import render_face_photo
 
         return render_face_photo(identity, rng, cfg)
+    # v3 draws from its own child generator, so its scenes, points and visibility are v1's
+    texture_rng = rng.spawn(1)[0] if cfg.style == "v3" else None
     scene = _sample_scene(rng, cfg)
     geo = build_face(identity, scene.expression)
     view = _place(geo, scene, cfg)
@@ -205,6 +215,11 @@ def render_face(
     regions = _face_regions(ctx)
     vis_geo = _visibility(ctx, regions)
     _draw_face(ctx, vis_geo)
+    textured = texture_rng is not None and texture_rng.random() < cfg.texture_prob
+    if textured:
+        from .render_texture import paint_real_texture, texture_pool
+
+        paint_real_texture(ctx, texture_pool(cfg.texture_faces))
     _draw_bangs(ctx)
     occluders = []
     for name, on, draw in (
@@ -222,6 +237,7 @@ def render_face(
     ]
     image = _light(*small, points, view.scale, view, scene, rng)
     params = _params(scene, view, identity, occluders, cfg)
+    params["style"], params["textured"] = cfg.style, textured
     return RenderedFace(image, points, visible, identity.identity_id, params)
 
 
@@ -263,14 +279,24 @@ def render_dataset(
     config: RenderConfig | None = None,
     progress: bool = False,
     identity_seed: int = 0,
+    workers: int = 1,
 ) -> FaceSet:
     """``images_per_identity`` renders of each identity, deterministic in ``seed``.
 
     Identities come from population ``identity_seed`` (fixed by default), so identity ``k`` is the
-    same person in every data set; ``seed`` only changes the photos.
+    same person in every data set; ``seed`` only changes the photos. ``workers > 1`` renders blocks
+    of identities in that many processes; every image has its own generator (:func:`image_rng`), so
+    the result is byte-for-byte the one process's.
     """
     cfg = config or RenderConfig()
     ids = [int(i) for i in identity_ids]
+    if workers > 1 and len(ids) > 1:
+        return _render_parallel(ids, images_per_identity, seed, cfg, progress, identity_seed, workers)
+    return _render_block(ids, images_per_identity, seed, cfg, identity_seed, progress)
+
+
+def _render_block(ids: list[int], images_per_identity: int, seed: int, cfg: RenderConfig,
+                  identity_seed: int, progress: bool = False) -> FaceSet:
     jobs = [(i, k) for i in ids for k in range(images_per_identity)]
     n, size = len(jobs), cfg.size
     out = FaceSet(
@@ -301,6 +327,36 @@ def render_dataset(
     finally:
         cv2.setNumThreads(threads)
     return out
+
+
+def _render_parallel(ids: list[int], images_per_identity: int, seed: int, cfg: RenderConfig,
+                     progress: bool, identity_seed: int, workers: int) -> FaceSet:
+    """Blocks of identities in ``workers`` processes, reassembled in order. Forked where the platform
+    can (a spawned worker re-runs the caller's ``__main__``, which fails from a notebook or stdin);
+    the workers run only NumPy and OpenCV, never PyTorch, so a parent's PyTorch threads do not matter."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    blocks = [b.tolist() for b in np.array_split(np.asarray(ids), min(len(ids), 8 * workers)) if len(b)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(ids) * images_per_identity, desc=f"rendering faces ({workers} processes)",
+                   unit="face")
+    parts: list[FaceSet] = []
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        futures = [pool.submit(_render_block, b, images_per_identity, seed, cfg, identity_seed)
+                   for b in blocks]
+        for b, fut in zip(blocks, futures):
+            parts.append(fut.result())
+            if bar is not None:
+                bar.update(len(b) * images_per_identity)
+    if bar is not None:
+        bar.close()
+    return FaceSet(*(np.concatenate([getattr(p, k) for p in parts])
+                     for k in ("images", "points", "visible", "identity")))
 
 
 # ----------------------------------------------------------------------------- preview
@@ -371,7 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plain", action="store_true", help="no clutter, occluders or lighting")
-    ap.add_argument("--style", default="v1", choices=("v1", "v2"), help="drawn (v1) or photo-like (v2)")
+    ap.add_argument("--style", default="v1", choices=STYLES,
+                    help="drawn (v1), photo-like (v2) or drawn with real LFW skin (v3)")
     args = ap.parse_args(argv)
     cfg = RenderConfig.plain(style=args.style) if args.plain else RenderConfig(style=args.style)
     print(save_preview(args.out, args.n, args.seed, cfg))

@@ -1,0 +1,121 @@
+"""Real LFW skin on rendered geometry (style v3): the warp, the labels it must not touch, the pool."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from s2ld_core.data import render_texture
+from s2ld_core.data.render import RenderConfig, image_rng, render_dataset, render_face, sample_identity
+from s2ld_core.data.render_texture import forehead_anchors, texture_pool, warp_texture
+
+
+def _face_points() -> np.ndarray:
+    return render_face(sample_identity(2), image_rng(0, 2, 0), RenderConfig.plain()).points * 2.0
+
+
+def test_warp_is_exact_for_an_affine_map():
+    """A texture that is a linear ramp, warped by a scale-and-shift, must equal the ramp read through
+    that map at every covered pixel (bilinear sampling and the coarse grid are exact for it)."""
+    dst = _face_points()  # 256² canvas coordinates
+    scale, shift = np.array([0.11, 0.13]), np.array([-2.0, 1.5])
+    src = dst * scale + shift
+    yy, xx = np.mgrid[0:40, 0:40].astype(np.float32)
+    ramp = 0.2 + 0.01 * xx + 0.015 * yy
+    warped, covered = warp_texture(ramp, src, dst, (256, 256))
+    ys, xs = np.nonzero(covered)
+    expect = 0.2 + 0.01 * (xs * scale[0] + shift[0]) + 0.015 * (ys * scale[1] + shift[1])
+    assert covered.sum() > 5000
+    assert np.abs(warped[ys, xs] - expect).max() < 1e-3
+    assert (warped[~covered] == 0).all()
+    # the covered region is the hull of the points and forehead anchors: every point is inside it
+    for x, y in np.round(np.vstack([dst, forehead_anchors(dst)])).astype(int):
+        assert covered[min(y, 255), min(x, 255)] or not (0 <= x < 256 and 0 <= y < 256)
+
+
+def test_forehead_anchors_sit_above_the_brows():
+    p = _face_points()
+    up = forehead_anchors(p) - p[17:27]
+    assert (up[:, 1] < 0).all()  # image y grows downwards: the anchors are higher on the face
+
+
+def test_v3_keeps_v1_labels_and_scene_and_only_paints_the_face():
+    cfg = RenderConfig(style="v3")
+    a = render_dataset(range(4), 2, seed=5, config=cfg)
+    b = render_dataset(range(4), 2, seed=5, config=cfg)
+    old = render_dataset(range(4), 2, seed=5)
+    assert a.images.tobytes() == b.images.tobytes()
+    assert np.array_equal(a.points, old.points) and np.array_equal(a.visible, old.visible)
+    for new, was, pts in zip(a.images, old.images, a.points):
+        # contrast is set around the image's mean, so the rest may move by a grey level or two
+        changed = np.abs(new.astype(int) - was.astype(int)).max(axis=2) > 6
+        assert changed.sum() > 200  # the face was repainted
+        lo, hi = pts.min(0) - 0.3 * np.ptp(pts, 0), pts.max(0) + 0.3 * np.ptp(pts, 0)
+        ys, xs = np.nonzero(changed)
+        assert (xs >= lo[0]).all() and (xs <= hi[0]).all() and (ys >= lo[1]).all() and (ys <= hi[1]).all()
+
+
+def test_texture_prob_zero_is_v1_byte_for_byte():
+    cfg = RenderConfig(style="v3", texture_prob=0.0)
+    a = render_dataset(range(3), 1, seed=9, config=cfg)
+    old = render_dataset(range(3), 1, seed=9)
+    assert a.images.tobytes() == old.images.tobytes()
+
+
+def test_texture_prob_textures_about_that_share():
+    cfg = RenderConfig(style="v3", texture_prob=0.5)
+    textured = [render_face(sample_identity(i), image_rng(1, i, 0), cfg).params["textured"]
+                for i in range(40)]
+    assert 10 <= sum(textured) <= 30
+
+
+def test_the_pool_holds_face_shaped_points_on_lfw():
+    pool = texture_pool()
+    assert len(pool) == 100 and pool.images.shape == (100, 25, 25) and "ibug68" in pool.labelled_by
+    eyes, mouth = pool.points[:, 36:48].mean(1), pool.points[:, 48:68].mean(1)
+    assert (eyes[:, 1] < mouth[:, 1] - 3).all()  # eyes well above the mouth on every face
+    assert (pool.points > -3).all() and (pool.points < 28).all()
+
+
+def test_pool_subsets_and_bad_indices():
+    sub = texture_pool((3, 1, 3))
+    assert list(sub.index) == [1, 3] and np.array_equal(sub.images[1], texture_pool().images[3])
+    with pytest.raises(ValueError, match="texture_faces"):
+        texture_pool((100,))
+    with pytest.raises(ValueError, match="texture_faces"):
+        render_face(sample_identity(0), image_rng(0, 0, 0),
+                    replace(RenderConfig(style="v3"), texture_faces=()))
+
+
+def test_missing_points_file_says_how_to_make_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(render_texture, "POINTS_FILE", tmp_path / "missing.npz")
+    render_texture._full_pool.cache_clear()
+    render_texture.texture_pool.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="render_texture --label"):
+            texture_pool()
+    finally:
+        render_texture._full_pool.cache_clear()
+        render_texture.texture_pool.cache_clear()
+
+
+def test_two_workers_render_the_same_bytes():
+    cfg = RenderConfig(style="v3")
+    one = render_dataset(range(6), 2, seed=4, config=cfg)
+    two = render_dataset(range(6), 2, seed=4, config=cfg, workers=2)
+    assert one.images.tobytes() == two.images.tobytes()
+    assert np.array_equal(one.points, two.points) and np.array_equal(one.identity, two.identity)
+
+
+def test_data_config_paints_only_the_training_faces_in_v3(tmp_path):
+    from s2ld_core.data.config import DataConfig
+    from s2ld_core.data.datasets import embedded_train_hr
+
+    small = dict(schema="ibug68", embedded_train_identities=3, embedded_images_per_identity=2,
+                 cache_dir=str(tmp_path))
+    v1 = embedded_train_hr(DataConfig(**small), progress=False)
+    v3 = embedded_train_hr(DataConfig(**small, render_style="v3"), progress=False)
+    assert np.array_equal(v1.points, v3.points) and not np.array_equal(v1.images, v3.images)
+    assert len(list(tmp_path.rglob("train-hr-*.npz"))) == 2  # two cache entries, one per style
