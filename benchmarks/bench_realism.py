@@ -8,6 +8,11 @@ different folds, networks and renders); the table gives the held-out balanced ac
 (50 % / 0.5 = indistinguishable), beside simple statistics of each set. Renders stay grey here only
 because LFW is grey; the colour statistics compare the PASCAL faces with colour renders at 32².
 
+v3 wears the skin of LFW faces, so it is scored under a split protocol: LFW is cut in halves, the
+renders take skin from one half only, and the real class is the other half plus the PASCAL faces
+(93 real faces, each repeat run once per half). ``"v1 (split)"`` scores v1 the same way, so v3 has a
+like-for-like comparison.
+
     python benchmarks/bench_realism.py [--styles v1 v2 v3 "v1 (split)"] [--seeds 2]
 
 Writes ``reports/benchmarks/realism.json``, ``reports/figures/realism_stats.png`` and the contact

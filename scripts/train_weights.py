@@ -54,6 +54,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also train S1, S2 and S3 for --s4-steps each (S1 on F(HR) + the camera family, as "
                         "every setting here) and test the paper's order S4 ≤ S3 ≤ S2 < S1 with paired "
                         "bootstrap intervals on the target-LR test: <out>/ablation.json")
+    p.add_argument("--render-style", default="v1", choices=("v1", "v2", "v3"),
+                   help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
+                        "validation and test sets stay v1")
+    p.add_argument("--texture-prob", type=float, default=1.0, help="v3: the share of faces textured")
+    p.add_argument("--render-workers", type=int, default=1, help="processes that render the faces")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
@@ -159,6 +164,8 @@ def main(argv=None) -> None:
         faces = cfg.data.embedded_train_identities * cfg.data.embedded_images_per_identity
         cfg.optim.epochs = max(cfg.optim.epochs, math.ceil(steps * cfg.optim.batch_size / faces))
         cfg.data.target_lr, cfg.data.schema = args.real_lr, args.schema
+        cfg.data.render_style, cfg.data.texture_prob = args.render_style, args.texture_prob
+        cfg.data.render_workers = args.render_workers
         if setting:
             cfg.stage2.setting = setting
         for name, value in fields.items():

@@ -18,7 +18,7 @@ def _face_points() -> np.ndarray:
 
 def test_warp_is_exact_for_an_affine_map():
     """A texture that is a linear ramp, warped by a scale-and-shift, must equal the ramp read through
-    that map at every covered pixel (bilinear sampling and the coarse grid are exact for it)."""
+    that map at every covered pixel (each triangle's affine is then that map)."""
     dst = _face_points()  # 256² canvas coordinates
     scale, shift = np.array([0.11, 0.13]), np.array([-2.0, 1.5])
     src = dst * scale + shift
@@ -28,7 +28,8 @@ def test_warp_is_exact_for_an_affine_map():
     ys, xs = np.nonzero(covered)
     expect = 0.2 + 0.01 * (xs * scale[0] + shift[0]) + 0.015 * (ys * scale[1] + shift[1])
     assert covered.sum() > 5000
-    assert np.abs(warped[ys, xs] - expect).max() < 1e-3
+    # OpenCV samples at 1/32 px and bicubic reads replicated border pixels: 0.2 px of the ramp's slope
+    assert np.abs(warped[ys, xs] - expect).max() < 3e-3
     assert (warped[~covered] == 0).all()
     # the covered region is the hull of the points and forehead anchors: every point is inside it
     for x, y in np.round(np.vstack([dst, forehead_anchors(dst)])).astype(int):
@@ -42,7 +43,8 @@ def test_forehead_anchors_sit_above_the_brows():
 
 
 def test_v3_keeps_v1_labels_and_scene_and_only_paints_the_face():
-    cfg = RenderConfig(style="v3")
+    """With the drawn light kept (texture_light 1), v3 differs from v1 only on the face."""
+    cfg = RenderConfig(style="v3", texture_light=1.0)
     a = render_dataset(range(4), 2, seed=5, config=cfg)
     b = render_dataset(range(4), 2, seed=5, config=cfg)
     old = render_dataset(range(4), 2, seed=5)
@@ -55,6 +57,15 @@ def test_v3_keeps_v1_labels_and_scene_and_only_paints_the_face():
         lo, hi = pts.min(0) - 0.3 * np.ptp(pts, 0), pts.max(0) + 0.3 * np.ptp(pts, 0)
         ys, xs = np.nonzero(changed)
         assert (xs >= lo[0]).all() and (xs <= hi[0]).all() and (ys >= lo[1]).all() and (ys <= hi[1]).all()
+
+
+def test_texture_light_zero_leaves_the_photo_its_own_light():
+    """The default turns the drawn shading off on textured images (the photo was lit already): the
+    labels stay, the pixels change."""
+    lit = render_dataset(range(3), 1, seed=5, config=RenderConfig(style="v3", texture_light=1.0))
+    unlit = render_dataset(range(3), 1, seed=5, config=RenderConfig(style="v3"))
+    assert RenderConfig().texture_light == 0.0
+    assert np.array_equal(lit.points, unlit.points) and not np.array_equal(lit.images, unlit.images)
 
 
 def test_texture_prob_zero_is_v1_byte_for_byte():

@@ -107,6 +107,8 @@ class RenderConfig:
     # v3 only: the share of images textured, and which LFW faces may lend their skin (None: all 100)
     texture_prob: float = 1.0
     texture_faces: tuple[int, ...] | None = None
+    # v3: how much of the drawn light's shading a textured face gets (0: only the photo's own light)
+    texture_light: float = 0.0
 
     @classmethod
     def plain(cls, **overrides) -> RenderConfig:
@@ -220,6 +222,9 @@ def render_face(
         from .render_texture import paint_real_texture, texture_pool
 
         paint_real_texture(ctx, texture_pool(cfg.texture_faces))
+        # the texture was lit when it was photographed: the drawn light would shade it twice
+        scene.ambient = 1.0 - cfg.texture_light * (1.0 - scene.ambient)
+        scene.specular *= cfg.texture_light
     _draw_bangs(ctx)
     occluders = []
     for name, on, draw in (

@@ -13,7 +13,7 @@ the detector finds them on LFW; the labels themselves stay the render's exact po
 How a face is textured (on the supersampled canvas, after the face layer and before bangs and
 occluders, so hair and glasses stay on top): 68 points plus ten forehead anchors (the brows lifted by
 45 % of the eye-to-mouth distance) are triangulated on the render; each canvas pixel in their hull is
-mapped piecewise-affinely into the texture, sampled, tinted with the identity's skin tone (the
+mapped piecewise-affinely into the texture, sampled bicubically, tinted with the identity's skin tone (the
 texture's grey level over its skin median), and blended in through the face silhouette with feathered
 edges. Where the render's mouth is open, its drawn mouth interior (teeth, dark) stays. Which texture a
 person wears is fixed by the identity (``identity_id`` modulo the pool), so identities stay
@@ -46,7 +46,8 @@ __all__ = [
 POINTS_FILE = Path(__file__).with_name("lfw_texture_points.npz")
 _LIFT = 0.45  # forehead anchors: brows moved up by this fraction of the mouth-to-eyes vector
 _INNER_MOUTH = np.arange(60, 68)
-_STEP = 4  # canvas pixels between exact evaluations of the warp
+_SUB_BITS = 4  # sub-pixel bits when rasterising triangles
+_SUB = 1 << _SUB_BITS
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,14 @@ def _anchors(points: np.ndarray) -> np.ndarray:
     return np.vstack([np.asarray(points, np.float64), forehead_anchors(points)])
 
 
-def _ring(anchors: np.ndarray, grow: float = 0.25) -> np.ndarray:
-    """Eight points around the anchors' box, ``grow`` of its size outside it: with the same ring on
-    both sides, the map continues the face's layout outward, so the coarse grid is defined at the hull."""
-    lo, hi = anchors.min(0), anchors.max(0)
-    centre, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * (1.0 + grow)
-    unit = np.array([[-1, -1], [0, -1], [1, -1], [1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0]], np.float64)
-    return centre + unit * half
+def _triangle_affines(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """``(T, 2, 3)`` affine maps taking each destination triangle onto its source triangle (zero for
+    a degenerate triangle, which covers no pixel anyway)."""
+    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (T, 3, 3)
+    ok = np.abs(np.linalg.det(d)) > 1e-6
+    out = np.zeros((len(triangles), 2, 3))
+    out[ok] = np.linalg.solve(d[ok], src[triangles[ok]]).transpose(0, 2, 1)
+    return out
 
 
 def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.ndarray,
@@ -120,10 +122,9 @@ def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.nda
     ``shape``: piecewise affine over the Delaunay triangles of the destination's 68 points and
     forehead anchors. Returns the warped texture and a mask of the covered pixels (the anchors' hull).
 
-    The map is evaluated exactly every ``_STEP`` pixels and bilinearly between (the texture is 25²,
-    so nothing finer than that is lost); QJ joggles the triangulation's input so that coinciding
-    points (a closed mouth's inner lips) stay vertices."""
-    from scipy.interpolate import LinearNDInterpolator
+    Each triangle is rasterised into a label image and every covered pixel is mapped by its
+    triangle's affine, then the texture is sampled there (bicubic). Coinciding destination points (a
+    closed mouth's inner lips) are triangulated once."""
     from scipy.spatial import Delaunay
 
     dst, src = _anchors(dst_points), _anchors(src_points)
@@ -133,21 +134,23 @@ def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.nda
     x1, y1 = np.clip(np.ceil(dst.max(0)).astype(int) + 1, 1, [w, h])
     if x1 <= x0 or y1 <= y0:
         return out, mask
-    tri = Delaunay(np.vstack([dst, _ring(dst)]), qhull_options="QJ")
-    cx = np.arange(x0, x1 + _STEP, _STEP, dtype=np.float64)
-    cy = np.arange(y0, y1 + _STEP, _STEP, dtype=np.float64)
-    coarse = LinearNDInterpolator(tri, np.vstack([src, _ring(src)]))(*np.meshgrid(cx, cy))
-    coarse = np.nan_to_num(coarse, nan=-1.0).astype(np.float32)
+    _, first = np.unique(np.round(dst, 2), axis=0, return_index=True)
+    keep = np.sort(first)
+    dst, src = dst[keep], src[keep]
+    triangles = Delaunay(dst).simplices
+    affines = _triangle_affines(dst, src, triangles)
     bw, bh = x1 - x0, y1 - y0
-    fx = np.ascontiguousarray(np.broadcast_to(np.arange(bw, dtype=np.float32) / _STEP, (bh, bw)))
-    fy = np.ascontiguousarray(np.broadcast_to(np.arange(bh, dtype=np.float32)[:, None] / _STEP, (bh, bw)))
-    where = cv2.remap(coarse, fx, fy, cv2.INTER_LINEAR)
-    patch = cv2.remap(texture.astype(np.float32), where[..., 0], where[..., 1], cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
-    hull = np.zeros((bh, bw), np.uint8)
-    corners = cv2.convexHull(dst.astype(np.float32))[:, 0] - np.float32([x0, y0])
-    cv2.fillConvexPoly(hull, np.round(corners).astype(np.int32), 1)
-    inside = hull.astype(bool)
+    label = np.full((bh, bw), -1, np.int32)
+    corners = np.round((dst - [x0, y0]) * _SUB).astype(np.int32)
+    for t, tri in enumerate(triangles):
+        cv2.fillConvexPoly(label, corners[tri], t, lineType=cv2.LINE_8, shift=_SUB_BITS)
+    inside = label >= 0
+    a = affines[np.maximum(label, 0)]  # (bh, bw, 2, 3)
+    gx = np.arange(x0, x1, dtype=np.float64)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
+    mx = (a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]).astype(np.float32)
+    my = (a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]).astype(np.float32)
+    patch = cv2.remap(texture.astype(np.float32), mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     out[y0:y1, x0:x1] = np.where(inside, patch, 0.0)
     mask[y0:y1, x0:x1] = inside
     return out, mask
