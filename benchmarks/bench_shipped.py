@@ -15,6 +15,7 @@ Prints markdown tables and writes ``reports/benchmarks/shipped_<schema>.json`` p
 
     python benchmarks/bench_shipped.py [--schema ibug68] [--hrld runs/hrld/checkpoints/hrld.pt]
     python benchmarks/bench_shipped.py --checkpoint runs/weights/S1/checkpoints/S1.pt   # a candidate
+    python benchmarks/bench_shipped.py --g1 runs/weights/G1/checkpoints/G1.pt   # + G1-generated test
 
 The check sets score; nothing is chosen on them.
 """
@@ -65,15 +66,25 @@ def _detectors(schema: str, hrld: str | None, checkpoint: str | None = None) -> 
     return dets
 
 
-def accuracy(dets: dict, schema: str, seed: int = 0) -> dict:
+def accuracy(dets: dict, schema: str, seed: int = 0, g1: str | None = None) -> dict:
     from s2ld_core.data.config import DataConfig
-    from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
+    from s2ld_core.data.datasets import (
+        embedded_target_test,
+        embedded_test_hr,
+        embedded_validation,
+        load_imglab_faces,
+    )
     from s2ld_core.evaluation import evaluate_detector
+    from s2ld_core.inference.g1 import generated_faces
 
     sets = {
         "validation": embedded_validation(schema),
         "target-LR test": embedded_target_test(DataConfig(schema=schema), progress=False),
     }
+    if g1:  # Table 1's generated-LR test: the target-LR test's HR faces through G1 (same seed offset
+        # as scripts/train_weights.py)
+        hr = embedded_test_hr(DataConfig(schema=schema), seed, progress=False)
+        sets["G1-generated test"] = generated_faces(g1, hr, seed + 11)
     xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
     if xml:
         sets["PASCAL native"] = load_imglab_faces(xml)
@@ -155,12 +166,13 @@ def main(argv=None) -> dict:
     p.add_argument("--schema", default="ibug68")
     p.add_argument("--hrld", help="an HR-LD checkpoint (same schema) for the upscale + HR-LD baseline")
     p.add_argument("--checkpoint", help="score this G2 checkpoint instead of the shipped one (a candidate)")
+    p.add_argument("--g1", help="a G1 checkpoint: also score on the target-LR test's HR faces through it")
     p.add_argument("--repeats", type=int, default=200)
     p.add_argument("--out", default=str(ROOT / "reports" / "benchmarks"))
     p.add_argument("--figures", default=str(ROOT / "reports" / "figures"))
     args = p.parse_args(argv)
     dets = _detectors(args.schema, args.hrld, args.checkpoint)
-    result = {"schema": args.schema, "accuracy": accuracy(dets, args.schema)}
+    result = {"schema": args.schema, "accuracy": accuracy(dets, args.schema, g1=args.g1)}
     result["label_free"] = label_free(dets)
     result["latency_1_thread"] = latency(dets, args.repeats)
     if not args.checkpoint:  # a candidate's figures would overwrite the shipped model's

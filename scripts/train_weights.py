@@ -84,17 +84,26 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
 
 VALIDATION = "validation (rendered, camera family)"
 TARGET_TEST = "target-LR test (rendered, held-out camera)"
+G1_TEST = "G1-generated test"
 
 
-def check_sets(schema: str, seed: int = 0) -> dict:
+def check_sets(schema: str, seed: int = 0, g1: Path | None = None) -> dict:
     """The faces every candidate is scored on, built once: the validation set (it chooses), the
-    embedded target-LR test set and the PASCAL faces at native resolution and through the target
-    camera (they score)."""
+    embedded target-LR test set, its HR faces through ``g1`` (Table 1's G1-generated test) and the
+    PASCAL faces at native resolution and through the target camera (they score)."""
     from s2ld_core.data.config import DataConfig
-    from s2ld_core.data.datasets import embedded_target_test, embedded_validation, load_imglab_faces
+    from s2ld_core.data.datasets import (
+        embedded_target_test,
+        embedded_test_hr,
+        embedded_validation,
+        load_imglab_faces,
+    )
+    from s2ld_core.inference.g1 import generated_faces
 
     sets = {VALIDATION: embedded_validation(schema),
             TARGET_TEST: embedded_target_test(DataConfig(schema=schema), seed)}
+    if g1 is not None:
+        sets[G1_TEST] = generated_faces(g1, embedded_test_hr(DataConfig(schema=schema), seed), seed + 11)
     xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
     if xml:
         sets["PASCAL faces, native"] = load_imglab_faces(xml)
@@ -124,21 +133,16 @@ def score(checkpoint: Path, sets: dict, hrld: Path | None = None) -> dict:
     return out
 
 
-def ablation(checkpoints: dict[str, Path], g1: Path, sets: dict, seed: int = 0) -> dict:
+def ablation(checkpoints: dict[str, Path], sets: dict, seed: int = 0) -> dict:
     """The paper's ablation (§4.1, Table 1) at this profile: per-face NME (box, PDM) of S1–S4 on the
-    test sets of ``sets`` and on the target-LR test's HR faces through ``g1`` (Table 1's G1-generated
-    row), and the order S4 ≤ S3 ≤ S2 < S1 tested with paired bootstrap intervals on the target-LR test."""
-    from s2ld_core.data.config import DataConfig
-    from s2ld_core.data.datasets import embedded_test_hr
+    test sets of ``sets`` (the G1-generated test among them: Table 1's first row), and the order
+    S4 ≤ S3 ≤ S2 < S1 tested with paired bootstrap intervals on the target-LR test."""
     from s2ld_core.evaluation import evaluate_detector
     from s2ld_core.inference import LandmarkDetector
-    from s2ld_core.inference.g1 import generated_faces
     from s2ld_core.study.analysis import check_claim
 
     dets = {s: LandmarkDetector.from_checkpoint(p).set_decoding("pdm") for s, p in checkpoints.items()}
-    hr = embedded_test_hr(DataConfig(schema=next(iter(dets.values())).schema.name), seed)
-    tests = {TARGET_TEST: sets[TARGET_TEST], "G1-generated test": generated_faces(g1, hr, seed + 11)}
-    tests |= {name: faces for name, faces in sets.items() if name not in (VALIDATION, TARGET_TEST)}
+    tests = {name: faces for name, faces in sets.items() if name != VALIDATION}
     errors = {name: {s: evaluate_detector(d, faces, normalizer="box").errors for s, d in dets.items()}
               for name, faces in tests.items()}
     comparisons, verdict = check_claim(errors[TARGET_TEST], seed=seed)
@@ -173,7 +177,7 @@ def main(argv=None) -> None:
         return cfg
 
     g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
-    sets = check_sets(args.schema, args.seed)
+    sets = check_sets(args.schema, args.seed, g1_path)
     candidates = {}
     if args.s4_steps:
         s4 = config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path))
@@ -192,7 +196,7 @@ def main(argv=None) -> None:
         for setting in ("S1", "S2", "S3"):
             cfg = config("stage2", args.s4_steps, setting, g1_checkpoint=str(g1_path))
             settings[setting] = _train("stage2", cfg, out / "ablation" / setting, args.resume)
-        result = ablation(settings, g1_path, sets, args.seed)
+        result = ablation(settings, sets, args.seed)
         print(json.dumps(result["nme_box_percent"], indent=1), result["verdict"], sep="\n")
         atomic_write_json(out / "ablation.json", result, indent=1)
     if not candidates:
