@@ -336,12 +336,17 @@ def _render_block(ids: list[int], images_per_identity: int, seed: int, cfg: Rend
 
 def _render_parallel(ids: list[int], images_per_identity: int, seed: int, cfg: RenderConfig,
                      progress: bool, identity_seed: int, workers: int) -> FaceSet:
-    """Blocks of identities in ``workers`` processes, reassembled in order. Forked where the platform
-    can (a spawned worker re-runs the caller's ``__main__``, which fails from a notebook or stdin);
-    the workers run only NumPy and OpenCV, never PyTorch, so a parent's PyTorch threads do not matter."""
+    """Blocks of identities in ``workers`` spawned processes, reassembled in order. Spawned, not
+    forked: a fork inherits the parent's OpenCV and PyTorch thread pools mid-state and can hang. A
+    spawned worker re-imports the caller's ``__main__`` file, so from code that has none on disk
+    (``python - < script``) the blocks are rendered here, in one process."""
     import multiprocessing
+    import sys
     from concurrent.futures import ProcessPoolExecutor
 
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file is not None and not os.path.exists(main_file):
+        return _render_block(ids, images_per_identity, seed, cfg, identity_seed, progress)
     blocks = [b.tolist() for b in np.array_split(np.asarray(ids), min(len(ids), 8 * workers)) if len(b)]
     bar = None
     if progress:
@@ -350,8 +355,7 @@ def _render_parallel(ids: list[int], images_per_identity: int, seed: int, cfg: R
         bar = tqdm(total=len(ids) * images_per_identity, desc=f"rendering faces ({workers} processes)",
                    unit="face")
     parts: list[FaceSet] = []
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_render_block, b, images_per_identity, seed, cfg, identity_seed)
                    for b in blocks]
         for b, fut in zip(blocks, futures):
