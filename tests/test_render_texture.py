@@ -92,6 +92,11 @@ def test_the_pool_holds_face_shaped_points_on_lfw():
 
 def test_pool_subsets_and_bad_indices():
     sub = texture_pool((3, 1, 3))
+    # a list (as a config file gives) renders like the tuple
+    as_list = replace(RenderConfig(style="v3"), texture_faces=[5])
+    as_tuple = replace(RenderConfig(style="v3"), texture_faces=(5,))
+    one = render_face(sample_identity(1), image_rng(0, 1, 0), as_list).image
+    assert np.array_equal(one, render_face(sample_identity(1), image_rng(0, 1, 0), as_tuple).image)
     assert list(sub.index) == [1, 3] and np.array_equal(sub.images[1], texture_pool().images[3])
     with pytest.raises(ValueError, match="texture_faces"):
         texture_pool((100,))

@@ -221,7 +221,8 @@ def render_face(
     if textured:
         from .render_texture import paint_real_texture, texture_pool
 
-        paint_real_texture(ctx, texture_pool(cfg.texture_faces))
+        faces = None if cfg.texture_faces is None else tuple(cfg.texture_faces)  # a list from a config
+        paint_real_texture(ctx, texture_pool(faces))
         # the texture was lit when it was photographed: the drawn light would shade it twice
         scene.ambient = 1.0 - cfg.texture_light * (1.0 - scene.ambient)
         scene.specular *= cfg.texture_light
