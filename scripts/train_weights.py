@@ -5,7 +5,7 @@ the embedded default, and score it. One recorded recipe, rerunnable and resumabl
     .venv/bin/python scripts/train_weights.py --out runs/weights --resume   # after a kill
 
 Recipe (the ``standard`` profile): G1/D1 against real LR faces (scikit-image's 100 LFW faces — the
-unlabelled real pool; no labelled real face is ever used), then two candidates on 10,240 rendered
+unlabelled real pool; no labelled real face is ever used), then three candidates on 10,240 rendered
 faces: G2 in setting S4 (G1's images and the camera family, D2, and D3 seeing G2's heatmaps on the
 same real LR faces; 1,200 steps), in setting S2 (G1's images and the camera family, eq. 12 only;
 3,600 steps) and the camera-family baseline (S1's F(HR) and the camera family, eq. 12; 7,200 steps);
@@ -13,7 +13,8 @@ and HR-LD (G2 at 128² on the HR renders) for the upscale + HR-LD baseline.
 The candidate with the lower NME on the validation set (rendered identities of their own through
 the camera family) is installed with its run's ``config.yaml``, ``stats.jsonl`` and
 ``summary.json``, plus ``evaluation.json``: NME (box) of every candidate on the validation set, the
-embedded target-LR test set and the PASCAL faces (``data/pascal-faces-68``) at native resolution and
+embedded target-LR test set, its HR faces through the run's G1 (the G1-generated test) and the PASCAL
+faces (``data/pascal-faces-68``) at native resolution and
 through the target camera, raw and shape-model decoding, beside the mean shape. Those test sets
 score; they choose nothing. ``--ablation`` adds S1–S3 at S4's steps and the paper's order tested on
 the target-LR test (``ablation.json``, installed beside the weights).
@@ -34,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from s2ld_core.data.render import STYLES
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/weights", help="run folder (G1 and S4 runs inside)")
     p.add_argument("--schema", default="ibug68", choices=("ibug68", "aflw19", "five"))
@@ -54,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also train S1, S2 and S3 for --s4-steps each (S1 on F(HR) + the camera family, as "
                         "every setting here) and test the paper's order S4 ≤ S3 ≤ S2 < S1 with paired "
                         "bootstrap intervals on the target-LR test: <out>/ablation.json")
-    p.add_argument("--render-style", default="v1", choices=("v1", "v2", "v3"),
+    p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")
     p.add_argument("--texture-prob", type=float, default=1.0, help="v3: the share of faces textured")
