@@ -36,6 +36,18 @@ def test_warp_is_exact_for_an_affine_map():
         assert covered[min(y, 255), min(x, 255)] or not (0 <= x < 256 and 0 <= y < 256)
 
 
+def test_triangle_affines_solve_each_triangle_and_zero_a_degenerate_one():
+    rng = np.random.default_rng(3)
+    dst, src = rng.uniform(0, 50, (6, 2)), rng.uniform(0, 25, (6, 2))
+    dst[5] = (dst[0] + dst[1]) / 2  # triangle (0, 1, 5) is a line
+    triangles = np.array([[0, 1, 2], [2, 3, 4], [1, 4, 3], [0, 1, 5]])
+    affines = render_texture._triangle_affines(dst, src, triangles)
+    for tri, (a, b, c, d, e, f) in zip(triangles[:3], affines[:3]):
+        mapped = np.stack([a * dst[tri, 0] + b * dst[tri, 1] + c, d * dst[tri, 0] + e * dst[tri, 1] + f], 1)
+        np.testing.assert_allclose(mapped, src[tri], atol=1e-9)
+    np.testing.assert_array_equal(affines[3], 0.0)
+
+
 def test_forehead_anchors_sit_above_the_brows():
     p = _face_points()
     up = forehead_anchors(p) - p[17:27]

@@ -107,13 +107,53 @@ def _anchors(points: np.ndarray) -> np.ndarray:
 
 
 def _triangle_affines(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """``(T, 2, 3)`` affine maps taking each destination triangle onto its source triangle (zero for
-    a degenerate triangle, which covers no pixel anyway)."""
-    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # (T, 3, 3)
-    ok = np.abs(np.linalg.det(d)) > 1e-6
-    out = np.zeros((len(triangles), 2, 3))
-    out[ok] = np.linalg.solve(d[ok], src[triangles[ok]]).transpose(0, 2, 1)
-    return out
+    """``(T, 6)`` affine maps ``[a, b, c, d, e, f]`` taking each destination triangle onto its source
+    triangle (``x' = a x + b y + c``, ``y' = d x + e y + f``; zero for a degenerate triangle, which
+    covers no pixel anyway). Solved in closed form (Cramer's rule): a batched ``linalg.solve`` of
+    about a hundred 3×3 systems cost more than the rest of the triangle set-up."""
+    (x0, y0), (x1, y1), (x2, y2) = (dst[triangles[:, i]].T for i in range(3))
+    s0, s1, s2 = (src[triangles[:, i]] for i in range(3))  # (T, 2) each
+    det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    ok = np.abs(det) > 1e-6
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)[:, None]
+    d1, d2 = s1 - s0, s2 - s0  # source edges, (T, 2)
+    a = (d1 * (y2 - y0)[:, None] - d2 * (y1 - y0)[:, None]) * inv  # ∂src/∂x
+    b = (d2 * (x1 - x0)[:, None] - d1 * (x2 - x0)[:, None]) * inv  # ∂src/∂y
+    c = np.where(ok[:, None], s0 - a * x0[:, None] - b * y0[:, None], 0.0)
+    return np.stack([a[:, 0], b[:, 0], c[:, 0], a[:, 1], b[:, 1], c[:, 1]], axis=1)
+
+
+def _warp_box(texture: np.ndarray, src_points: np.ndarray, dst_points: np.ndarray,
+              shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]] | None:
+    """:func:`warp_texture` inside the destination anchors' bounding box ``(x0, y0, x1, y1)``:
+    ``(patch, inside, box)``, or None when the box misses the image."""
+    from scipy.spatial import Delaunay
+
+    dst, src = _anchors(dst_points), _anchors(src_points)
+    h, w = shape
+    x0, y0 = np.clip(np.floor(dst.min(0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(dst.max(0)).astype(int) + 1, 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    key = np.round(dst, 2)
+    _, first = np.unique(key[:, 0] + 1j * key[:, 1], return_index=True)  # coinciding points once
+    keep = np.sort(first)
+    dst, src = dst[keep], src[keep]
+    triangles = Delaunay(dst).simplices
+    coef = np.vstack([_triangle_affines(dst, src, triangles), np.zeros((1, 6))]).astype(np.float32)
+    label = np.full((y1 - y0, x1 - x0), -1, np.int32)  # -1 (uncovered) reads coef's zero row
+    corners = np.round((dst - [x0, y0]) * _SUB).astype(np.int32)
+    for t, tri in enumerate(triangles):
+        cv2.fillConvexPoly(label, corners[tri], t, lineType=cv2.LINE_8, shift=_SUB_BITS)
+    a = coef.T[:, label]  # each pixel's affine, six float32 planes (6, bh, bw)
+    gx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
+    mx = a[0] * gx + a[1] * gy + a[2]
+    my = a[3] * gx + a[4] * gy + a[5]
+    patch = cv2.remap(np.asarray(texture, np.float32), mx, my, cv2.INTER_CUBIC,
+                      borderMode=cv2.BORDER_REPLICATE)
+    inside = label >= 0
+    return np.where(inside, patch, np.float32(0.0)), inside, (int(x0), int(y0), int(x1), int(y1))
 
 
 def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.ndarray,
@@ -125,34 +165,11 @@ def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.nda
     Each triangle is rasterised into a label image and every covered pixel is mapped by its
     triangle's affine, then the texture is sampled there (bicubic). Coinciding destination points (a
     closed mouth's inner lips) are triangulated once."""
-    from scipy.spatial import Delaunay
-
-    dst, src = _anchors(dst_points), _anchors(src_points)
-    h, w = shape
     out, mask = np.zeros(shape, np.float32), np.zeros(shape, bool)
-    x0, y0 = np.clip(np.floor(dst.min(0)).astype(int), 0, [w - 1, h - 1])
-    x1, y1 = np.clip(np.ceil(dst.max(0)).astype(int) + 1, 1, [w, h])
-    if x1 <= x0 or y1 <= y0:
-        return out, mask
-    _, first = np.unique(np.round(dst, 2), axis=0, return_index=True)
-    keep = np.sort(first)
-    dst, src = dst[keep], src[keep]
-    triangles = Delaunay(dst).simplices
-    affines = _triangle_affines(dst, src, triangles)
-    bw, bh = x1 - x0, y1 - y0
-    label = np.full((bh, bw), -1, np.int32)
-    corners = np.round((dst - [x0, y0]) * _SUB).astype(np.int32)
-    for t, tri in enumerate(triangles):
-        cv2.fillConvexPoly(label, corners[tri], t, lineType=cv2.LINE_8, shift=_SUB_BITS)
-    inside = label >= 0
-    a = affines[np.maximum(label, 0)]  # (bh, bw, 2, 3)
-    gx = np.arange(x0, x1, dtype=np.float64)[None, :]
-    gy = np.arange(y0, y1, dtype=np.float64)[:, None]
-    mx = (a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]).astype(np.float32)
-    my = (a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]).astype(np.float32)
-    patch = cv2.remap(texture.astype(np.float32), mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    out[y0:y1, x0:x1] = np.where(inside, patch, 0.0)
-    mask[y0:y1, x0:x1] = inside
+    warped = _warp_box(texture, src_points, dst_points, shape)
+    if warped is not None:
+        patch, inside, (x0, y0, x1, y1) = warped
+        out[y0:y1, x0:x1], mask[y0:y1, x0:x1] = patch, inside
     return out, mask
 
 
@@ -172,25 +189,32 @@ def paint_real_texture(ctx, pool: TexturePool, strength: float = 1.0) -> None:
     after ``_draw_face``), in place."""
     k = ctx.idn.identity_id % len(pool)
     tex, src = pool.images[k], pool.points[k]
-    warped, covered = warp_texture(tex, src, ctx.pts, ctx.img.shape[:2])
-    if not covered.any():
+    warped = _warp_box(tex, src, ctx.pts, ctx.img.shape[:2])
+    if warped is None or not warped[1].any():
         return
+    patch, inside, (bx0, by0, bx1, by1) = warped
     sigma = max(0.6, 0.025 * (float(np.ptp(ctx.pts[:17, 0])) + 1.0))
-    ys, xs = np.nonzero(covered)  # work inside the covered box, padded for the feathering
-    pad = int(np.ceil(3 * sigma))
-    h, w = covered.shape
-    y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + 1 + pad)
-    x0, x1 = max(0, xs.min() - pad), min(w, xs.max() + 1 + pad)
-    region = covered[y0:y1, x0:x1].astype(np.uint8)
+    pad = int(np.ceil(3 * sigma))  # work inside the covered box, padded for the feathering
+    h, w = ctx.img.shape[:2]
+    y0, y1, x0, x1 = max(0, by0 - pad), min(h, by1 + pad), max(0, bx0 - pad), min(w, bx1 + pad)
+    inner = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
+    region = np.zeros((y1 - y0, x1 - x0), np.float32)
+    region[inner] = inside
+    level = np.zeros_like(region)
+    level[inner] = patch
     if ctx.scene.expression.mouth_open > 0.05:  # keep the drawn mouth interior (teeth, dark)
-        cv2.fillPoly(region, [np.round(ctx.pts[_INNER_MOUTH] - [x0, y0]).astype(np.int32)], 0)
-    face = ctx.face[y0:y1, x0:x1].astype(np.float32) / 255.0
-    alpha = cv2.GaussianBlur(np.minimum(region.astype(np.float32), face), (0, 0), sigma)
-    a = (strength * np.minimum(alpha, face))[..., None]
-    level = warped[y0:y1, x0:x1, None] / _skin_median(tex, src)
-    tinted = np.clip(level * np.asarray(ctx.idn.skin_rgb, np.float32), 0.0, 255.0)
+        cv2.fillPoly(region, [np.round(ctx.pts[_INNER_MOUTH] - [x0, y0]).astype(np.int32)], 0.0)
+    face = ctx.face[y0:y1, x0:x1].astype(np.float32) * np.float32(1.0 / 255.0)
+    alpha = cv2.GaussianBlur(np.minimum(region, face), (0, 0), sigma)
+    a = (np.float32(strength) * np.minimum(alpha, face))[..., None]
+    gain = np.asarray(ctx.idn.skin_rgb, np.float32) / np.float32(_skin_median(tex, src))
+    tinted = np.minimum(level[..., None] * gain, np.float32(255.0))  # the texture is >= 0
     roi = ctx.img[y0:y1, x0:x1]
-    roi[:] = np.clip(roi * (1.0 - a) + tinted * a + 0.5, 0, 255).astype(roi.dtype)
+    # roi + a (tinted − roi) stays within [0, 255]: both ends are, and 0 ≤ a ≤ 1
+    blend = roi.astype(np.float32)
+    blend += a * (tinted - blend)
+    blend += np.float32(0.5)
+    roi[:] = blend.astype(roi.dtype)
 
 
 # ----------------------------------------------------------------------------- labelling the pool
