@@ -35,6 +35,7 @@ __all__ = [
     "eq13_g2_kp",
     "eq14_g2_conf",
     "eq15_g2_loss",
+    "eq15_ordered_weights",
 ]
 
 G1_ADVERSARIAL_VARIANTS = ("paper", "sagan")
@@ -257,3 +258,23 @@ def eq15_g2_loss(l_mse: torch.Tensor, l_kp: torch.Tensor, l_conf: torch.Tensor, 
     """G2's objective, eq. 15: ``l_G = a l_G^MSE + b l_G^kp + c l_G^conf``; the paper sets the weights so
     that ``a l_MSE > b l_kp > c l_conf``, favouring the supervised term early in training."""
     return a * l_mse + b * l_kp + c * l_conf
+
+
+def eq15_ordered_weights(a: float, b: float, c: float, l_mse: float, l_kp: float, l_conf: float,
+                         ratio: float = 0.5) -> tuple[float, float]:
+    """eq. 15's b and c for one step, lowered (never raised) so that the paper's ordering
+    ``a l_MSE > b l_kp > c l_conf`` holds, each weighted term at most ``ratio`` times the one before.
+
+    The paper picks constant weights "empirically obeying" the ordering. Constants cannot keep it
+    here: l_kp starts near 0.003 and ends near 0.03 while l_conf sits near 1 once D3 wins, so the
+    constant c that held it at step 1 would switch D3 off for good, and the default c let the D3 term
+    outweigh the D2 term on almost every step (the standard S4 run held the ordering on 30 of 1,200).
+    The losses are detached values: the caps scale the terms, they add no gradient of their own.
+    """
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"eq15_ordered_weights needs 0 < ratio <= 1, got {ratio}")
+    if l_kp > 0:
+        b = min(b, ratio * a * l_mse / l_kp)
+    if l_conf > 0:
+        c = min(c, ratio * b * l_kp / l_conf)
+    return b, c

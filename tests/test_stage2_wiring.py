@@ -175,6 +175,17 @@ def test_began_statistics_go_through_the_report():
     assert 0.0 <= state.extra["k_t"] <= 1.0
 
 
+def test_ordered_eq15_weights_keep_the_papers_ordering_on_every_step():
+    stage = _stage("S4", eq15_weights="ordered", c=10.0)  # a c that would break the ordering at once
+    state = RunState()
+    for step in range(2):
+        out = stage.step(stage.batch(np.arange(B), 0, seed_step(0, step)), state)
+        stage.report(out, state)
+        assert out["c"] < 10.0
+        assert stage.s2.a * out["l_MSE"] > out["b"] * out["l_kp"] > out["c"] * out["l_conf"]
+    assert state.extra["eq15_order_held"] == state.extra["eq15_steps"] == 2
+
+
 def test_real_teacher_labels_the_real_faces_once_and_mixes_them_in_seeded(tmp_path):
     from s2ld_core.atomic import atomic_torch_save
     from s2ld_core.heatmaps import decode_heatmaps

@@ -323,3 +323,9 @@ def test_adversarial_ramp_grows_from_zero_to_one(tiny_npz):
     cfg.stage2.adv_warmup, cfg.stage2.d3_input = 0.0, "blobs"
     with pytest.raises(ValueError, match="d3_input"):
         cfg.validate()
+    cfg.stage2.d3_input, cfg.stage2.eq15_weights = "heatmaps", "balanced"
+    with pytest.raises(ValueError, match="eq15_weights"):
+        cfg.validate()
+    cfg.stage2.eq15_weights, cfg.stage2.eq15_ratio = "ordered", 0.0
+    with pytest.raises(ValueError, match="eq15_ratio"):
+        cfg.validate()

@@ -20,6 +20,7 @@ from ..profiles import PROFILES, get_profile
 SETTINGS = ("S1", "S2", "S3", "S4", "hrld")
 LR_AUGMENTS = ("none", "camera-family")
 D3_INPUTS = ("heatmaps", "peaks")
+EQ15_WEIGHTS = ("fixed", "ordered")
 SCHEDULES = ("steps", "onecycle")
 
 
@@ -94,6 +95,11 @@ class Stage2Config:
     # Not in the paper: b and c ramp linearly from 0 over this fraction of the run, the paper's
     # "more emphasis on l_MSE … in initial iterations" made explicit. 0 is eq. 15 from the first step.
     adv_warmup: float = 0.0
+    # "fixed": eq. 15 with the constants a, b, c. "ordered": b and c are lowered on each step where
+    # needed so that the paper's ordering a·l_MSE > b·l_kp > c·l_conf holds, each term at most
+    # ``eq15_ratio`` times the one before (:func:`~s2ld_core.losses.eq15_ordered_weights`).
+    eq15_weights: str = "fixed"
+    eq15_ratio: float = 0.5
     # Not in the paper: self-training on the unlabelled real LR pool (``data.target_lr``). This G2
     # checkpoint (the teacher) labels each real LR face once, with the flip test and shape-model
     # decoding, on the face as it is; then with probability ``real_teacher_prob`` a face of G2's batch
@@ -151,6 +157,12 @@ class TrainConfig(YamlConfig):
             raise ValueError(f"lr_augment_prob must be in [0, 1], got {self.stage2.lr_augment_prob}")
         if self.stage2.d3_input not in D3_INPUTS:
             raise ValueError(f"unknown d3_input {self.stage2.d3_input!r}; choose one of {D3_INPUTS}")
+        if self.stage2.eq15_weights not in EQ15_WEIGHTS:
+            raise ValueError(
+                f"unknown eq15_weights {self.stage2.eq15_weights!r}; choose one of {EQ15_WEIGHTS}"
+            )
+        if not 0.0 < self.stage2.eq15_ratio <= 1.0:
+            raise ValueError(f"eq15_ratio must be in (0, 1], got {self.stage2.eq15_ratio}")
         if not 0.0 <= self.stage2.adv_warmup <= 1.0:
             raise ValueError(f"adv_warmup must be in [0, 1], got {self.stage2.adv_warmup}")
         if self.optim.schedule not in SCHEDULES:

@@ -248,11 +248,22 @@ class Stage2(Stage):
                 if "D3" in self.networks
                 else zero
             )
-            ramp = self.adversarial_ramp(state)
-            l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, self.s2.b * ramp, self.s2.c * ramp)
+            b, c = self.eq15_weights(state, l_mse.item(), l_kp.item(), l_conf.item())
+            l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, b, c)
             self.update("G2", l_g2)
         out.update(l_G2=l_g2.item(), l_MSE=l_mse.item(), l_kp=float(l_kp.item()), l_conf=float(l_conf.item()))
+        if "D2" in self.networks:
+            out.update(b=b, c=c)
         return out
+
+    def eq15_weights(self, state: RunState, l_mse: float, l_kp: float, l_conf: float) -> tuple[float, float]:
+        """This step's b and c: the configured ones times the warm-up ramp, then, with
+        ``eq15_weights = "ordered"``, lowered where the paper's ordering needs it."""
+        ramp = self.adversarial_ramp(state)
+        b, c = self.s2.b * ramp, self.s2.c * ramp
+        if self.s2.eq15_weights == "ordered":
+            b, c = losses.eq15_ordered_weights(self.s2.a, b, c, l_mse, l_kp, l_conf, self.s2.eq15_ratio)
+        return b, c
 
     def report(self, step_losses: dict[str, float], state: RunState) -> dict[str, float]:
         """BEGAN's convergence measure M (eq. 10's companion) and, while eq. 15's adversarial terms
@@ -264,12 +275,11 @@ class Stage2(Stage):
                 step_losses["l_D_real"], step_losses["l_D_fake"], self.s2.began_gamma
             )
         }
-        ramp = self.adversarial_ramp(state)
-        if ramp > 0:
+        if self.adversarial_ramp(state) > 0:
             weighted = (
                 self.s2.a * step_losses["l_MSE"],
-                self.s2.b * ramp * step_losses["l_kp"],
-                self.s2.c * ramp * step_losses["l_conf"],
+                step_losses["b"] * step_losses["l_kp"],
+                step_losses["c"] * step_losses["l_conf"],
             )
             state.extra["eq15_order_held"] = state.extra.get("eq15_order_held", 0) + int(
                 weighted[0] > weighted[1] > weighted[2]
