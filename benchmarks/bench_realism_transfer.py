@@ -50,9 +50,19 @@ SIGMA = 1.0  # the stage-2 default heatmap sigma at 32²
 
 
 def style_config(style: str) -> RenderConfig:
-    """``v1``, ``v2``, ``v3``, or ``v3:P`` (v3 with a share ``P`` of the faces textured)."""
-    name, _, prob = style.partition(":")
-    return RenderConfig(style=name, texture_prob=float(prob) if prob else 1.0)
+    """``v1``, ``v2``, ``v3``, or ``v3:P`` (v3 with a share ``P`` of the faces textured), each
+    optionally followed by ``+field=value`` overrides of numeric :class:`RenderConfig` fields, a
+    range as two numbers: ``v1+yaw_range=-60,60+pose_concentration=1``."""
+    head, *overrides = style.split("+")
+    name, _, prob = head.partition(":")
+    fields = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key not in RenderConfig.__dataclass_fields__ or not value:
+            raise SystemExit(f"--styles {style!r}: {item!r} is not field=value of RenderConfig")
+        numbers = tuple(float(v) for v in value.split(","))
+        fields[key] = numbers if len(numbers) > 1 else numbers[0]
+    return RenderConfig(style=name, texture_prob=float(prob) if prob else 1.0, **fields)
 
 
 def training_faces(style: str, faces: int, seed: int) -> LabelledFaces:

@@ -216,8 +216,8 @@ def render_face(
         draw(ctx)
     regions = _face_regions(ctx)
     vis_geo = _visibility(ctx, regions)
-    _draw_face(ctx, vis_geo)
     textured = texture_rng is not None and texture_rng.random() < cfg.texture_prob
+    _draw_face(ctx, vis_geo, regions, features=not textured)  # a texture will cover drawn features
     if textured:
         from .render_texture import paint_real_texture, texture_pool
 

@@ -55,6 +55,8 @@ class _Ctx:
         return v / (np.linalg.norm(v) + 1e-9)
 
 
+# a mouth opened more than this keeps its drawn interior (teeth, dark) under a real texture (v3)
+MOUTH_OPEN_SHOWS = 0.05
 _STRAND_T = np.linspace(0.0, 1.0, 6)[None, :, None]
 
 
@@ -365,10 +367,15 @@ def _draw_mouth(img: np.ndarray, ctx: _Ctx) -> None:
     _ellipse(img, hl, (0.09 * s * idn.mouth_width, 0.025 * s), 0, _col(lip, 1.12, (8, 8, 8)))
 
 
-def _draw_face(ctx: _Ctx, visible: np.ndarray) -> list[np.ndarray]:
+def _draw_face(ctx: _Ctx, visible: np.ndarray, regions: list[np.ndarray] | None = None,
+               features: bool = True) -> list[np.ndarray]:
     """Skin and features on a copy of the canvas, composited through the face's own silhouette so
-    nothing on the far side of a turned head leaks past the cheek."""
-    regions = _face_regions(ctx)
+    nothing on the far side of a turned head leaks past the cheek.
+
+    ``features=False`` leaves out the brows, eyes, nose and a closed mouth, for a face whose
+    interior a real texture will cover (style v3); they draw nothing from ``ctx.rng``, so the
+    image's random stream stays the same. An open mouth is still drawn: its interior shows."""
+    regions = _face_regions(ctx) if regions is None else regions
     layer = ctx.img.copy()
     mask = np.zeros(ctx.person.shape, np.uint8)
     skin = ctx.idn.skin_rgb
@@ -376,14 +383,16 @@ def _draw_face(ctx: _Ctx, visible: np.ndarray) -> list[np.ndarray]:
         _fill(layer, r, skin)
         _fill(mask, r, 255)
     _draw_facial_hair(layer, ctx)
-    _draw_brows(layer, ctx)
-    left, right = np.arange(36, 42), np.array([45, 44, 43, 42, 47, 46])
-    for idx, c3 in ((left, ctx.geo.eye_centers[0]), (right, ctx.geo.eye_centers[1])):
-        _draw_eye(layer, ctx, idx, c3)
-    _draw_nose(layer, ctx, regions[2], visible)
-    _draw_mouth(layer, ctx)
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    if features:
+        _draw_brows(layer, ctx)
+        left, right = np.arange(36, 42), np.array([45, 44, 43, 42, 47, 46])
+        for idx, c3 in ((left, ctx.geo.eye_centers[0]), (right, ctx.geo.eye_centers[1])):
+            _draw_eye(layer, ctx, idx, c3)
+        _draw_nose(layer, ctx, regions[2], visible)
+    if features or ctx.scene.expression.mouth_open > MOUTH_OPEN_SHOWS:
+        _draw_mouth(layer, ctx)
+    x0, y0, w, h = cv2.boundingRect(mask)
+    y1, x1 = y0 + h, x0 + w
     _composite(ctx.img[y0:y1, x0:x1], layer[y0:y1, x0:x1], mask[y0:y1, x0:x1])
     np.maximum(ctx.person, mask, out=ctx.person)
     ctx.face[:] = mask

@@ -15,7 +15,8 @@ occluders, so hair and glasses stay on top): 68 points plus ten forehead anchors
 45 % of the eye-to-mouth distance) are triangulated on the render; each canvas pixel in their hull is
 mapped piecewise-affinely into the texture, sampled bicubically, tinted with the identity's skin tone (the
 texture's grey level over its skin median), and blended in through the face silhouette with feathered
-edges. Where the render's mouth is open, its drawn mouth interior (teeth, dark) stays. Which texture a
+edges. Where the render's mouth is open, its drawn mouth interior (teeth, dark) stays; the drawn
+brows, eyes, nose and closed mouth that the texture would cover are not drawn at all. Which texture a
 person wears is fixed by the identity (``identity_id`` modulo the pool), so identities stay
 persistent; whether an image is textured (``RenderConfig.texture_prob``) is drawn from a generator
 spawned from the image's, so v3's points, visibility and scene are v1's, byte for byte.
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .render_person import MOUTH_OPEN_SHOWS
 
 __all__ = [
     "POINTS_FILE",
@@ -208,7 +211,7 @@ def paint_real_texture(ctx, pool: TexturePool, strength: float = 1.0) -> None:
     region[inner] = inside
     level = np.zeros_like(region)
     level[inner] = patch
-    if ctx.scene.expression.mouth_open > 0.05:  # keep the drawn mouth interior (teeth, dark)
+    if ctx.scene.expression.mouth_open > MOUTH_OPEN_SHOWS:  # keep the drawn mouth interior
         cv2.fillPoly(region, [np.round(ctx.pts[_INNER_MOUTH] - [x0, y0]).astype(np.int32)], 0.0)
     face = ctx.face[y0:y1, x0:x1].astype(np.float32) * np.float32(1.0 / 255.0)
     alpha = cv2.GaussianBlur(np.minimum(region, face), (0, 0), sigma)
