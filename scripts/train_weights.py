@@ -57,9 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also train S1, S2 and S3 for --s4-steps each (S1 on F(HR) + the camera family, as "
                         "every setting here) and test the paper's order S4 ≤ S3 ≤ S2 < S1 with paired "
                         "bootstrap intervals on the target-LR test: <out>/ablation.json")
-    p.add_argument("--eq15-weights", default="fixed", choices=("fixed", "ordered"),
+    p.add_argument("--eq15-weights", choices=("fixed", "ordered"),
                    help="eq. 15's b and c: the constants (fixed), or lowered per step so that the paper's "
-                        "ordering a·l_MSE > b·l_kp > c·l_conf holds (ordered; Stage2Config.eq15_weights)")
+                        "ordering a·l_MSE > b·l_kp > c·l_conf holds (ordered; Stage2Config.eq15_weights). "
+                        "Default: the standard profile's (ordered)")
     p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")
@@ -176,7 +177,8 @@ def main(argv=None) -> None:
         cfg.data.target_lr, cfg.data.schema = args.real_lr, args.schema
         cfg.data.render_style, cfg.data.texture_prob = args.render_style, args.texture_prob
         cfg.data.render_workers = args.render_workers
-        cfg.stage2.eq15_weights = args.eq15_weights
+        if args.eq15_weights:
+            cfg.stage2.eq15_weights = args.eq15_weights
         if setting:
             cfg.stage2.setting = setting
         for name, value in fields.items():

@@ -237,8 +237,10 @@ def test_profiles_randomise_cameras_except_the_papers():
     for profile in ("quick", "standard"):
         cfg = profile_config(profile, "stage2")
         assert cfg.stage2.lr_augment == "camera-family" and cfg.optim.schedule == "onecycle"
+        assert cfg.stage2.eq15_weights == "ordered"
     paper = profile_config("paper", "stage2")
     assert paper.stage2.lr_augment == "none" and paper.optim.schedule == "steps"
+    assert paper.stage2.eq15_weights == "fixed"  # eq. 15 with constant a, b, c
     assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
 
 
