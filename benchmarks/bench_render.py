@@ -7,7 +7,8 @@ machine's load average and CPU count, because other processes on a shared machin
 The "2 processes" rows render with ``render_dataset(..., workers=2)``: read their wall time (the CPU
 column counts the parent process only).
 
-    python benchmarks/bench_render.py [--faces 200] [--repeats 3] [--out reports/benchmarks/render.json]
+    python benchmarks/bench_render.py [--faces 200] [--repeats 3] [--only TEXT ...]
+                                      [--out reports/benchmarks/render.json]
 """
 
 from __future__ import annotations
@@ -67,11 +68,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, default=200, help="faces per timed run")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", nargs="+", metavar="TEXT",
+                    help="time only the settings whose name contains one of these, e.g. '2 processes'")
     ap.add_argument("--out", default="reports/benchmarks/render.json")
     args = ap.parse_args()
+    chosen = {name: s for name, s in SETTINGS.items() if not args.only or any(t in name for t in args.only)}
+    if not chosen:
+        ap.error(f"--only {args.only}: no setting matches; settings: {', '.join(SETTINGS)}")
     load_before = os.getloadavg()
     results = {name: {**time_setting(cfg, args.faces, args.repeats, workers), "processes": workers}
-               for name, (cfg, workers) in SETTINGS.items()}
+               for name, (cfg, workers) in chosen.items()}
     header = (
         f"{'setting':38s} {'faces':>6s} {'ms/face':>8s} {'cpu ms':>7s} {'faces/s':>8s} {'1000 faces':>11s}"
     )
