@@ -160,9 +160,10 @@ def test_s1_trains_on_F_s2_on_G1_and_hrld_on_HR():
         assert torch.equal(lr, expected), setting
 
 
-def test_began_statistics_go_through_the_report():
+@pytest.mark.parametrize("eq15_weights", ["fixed", "ordered"])
+def test_began_statistics_go_through_the_report(eq15_weights):
     """M (BEGAN's convergence measure) and eq. 15's ordering counts come from the reporting hook."""
-    stage = _stage("S4")
+    stage = _stage("S4", eq15_weights=eq15_weights)
     state = RunState()
     out = stage.step(stage.batch(np.arange(B), 0, seed_step(0, 0)), state)
     stats = stage.report(out, state)
@@ -170,7 +171,9 @@ def test_began_statistics_go_through_the_report():
         losses.began_convergence(out["l_D_real"], out["l_D_fake"], stage.s2.began_gamma)
     )
     assert state.extra["eq15_steps"] == 1
-    held = stage.s2.a * out["l_MSE"] > stage.s2.b * out["l_kp"] > stage.s2.c * out["l_conf"]
+    if eq15_weights == "fixed":
+        assert (out["b"], out["c"]) == (stage.s2.b, stage.s2.c)
+    held = stage.s2.a * out["l_MSE"] > out["b"] * out["l_kp"] > out["c"] * out["l_conf"]  # weights applied
     assert state.extra["eq15_order_held"] == int(held)
     assert 0.0 <= state.extra["k_t"] <= 1.0
 
