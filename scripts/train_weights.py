@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 def parse_args(argv=None) -> argparse.Namespace:
     from s2ld_core.data.render import STYLES
+    from s2ld_core.train.config import EQ15_WEIGHTS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/weights", help="run folder (G1 and S4 runs inside)")
@@ -57,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also train S1, S2 and S3 for --s4-steps each (S1 on F(HR) + the camera family, as "
                         "every setting here) and test the paper's order S4 ≤ S3 ≤ S2 < S1 with paired "
                         "bootstrap intervals on the target-LR test: <out>/ablation.json")
-    p.add_argument("--eq15-weights", choices=("fixed", "ordered"),
+    p.add_argument("--eq15-weights", choices=EQ15_WEIGHTS,
                    help="eq. 15's b and c: the constants (fixed), or lowered per step so that the paper's "
                         "ordering a·l_MSE > b·l_kp > c·l_conf holds (ordered; Stage2Config.eq15_weights). "
                         "Default: the standard profile's (ordered)")
