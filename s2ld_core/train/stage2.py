@@ -248,10 +248,11 @@ class Stage2(Stage):
                 if "D3" in self.networks
                 else zero
             )
-            b, c = self.eq15_weights(state, l_mse.item(), l_kp.item(), l_conf.item())
+            values = {"l_MSE": l_mse.item(), "l_kp": float(l_kp.item()), "l_conf": float(l_conf.item())}
+            b, c = self.eq15_weights(state, values["l_MSE"], values["l_kp"], values["l_conf"])
             l_g2 = losses.eq15_g2_loss(l_mse, l_kp, l_conf, self.s2.a, b, c)
             self.update("G2", l_g2)
-        out.update(l_G2=l_g2.item(), l_MSE=l_mse.item(), l_kp=float(l_kp.item()), l_conf=float(l_conf.item()))
+        out.update(l_G2=l_g2.item(), **values)
         if "D2" in self.networks:
             out.update(b=b, c=c)
         return out
