@@ -164,6 +164,8 @@ def test_eq14_g2_conf():
 def test_eq15_g2_loss():
     # 1*2 + 0.5*4 + 0.1*10 = 5
     assert L.eq15_g2_loss(t(2.0), t(4.0), t(10.0), 1.0, 0.5, 0.1).item() == pytest.approx(5.0)
+
+
 def test_eq15_ordered_weights_lower_b_and_c_only_as_far_as_the_ordering_needs():
     # a·l_MSE = 0.13; b·l_kp = 0.1·0.03 = 0.003 ≤ 0.065 stays; c·l_conf = 0.05 > 0.0015 → c = 0.0015
     b, c = L.eq15_ordered_weights(1.0, 0.1, 0.05, l_mse=0.13, l_kp=0.03, l_conf=1.0)
@@ -177,5 +179,3 @@ def test_eq15_ordered_weights_lower_b_and_c_only_as_far_as_the_ordering_needs():
     assert L.eq15_ordered_weights(1.0, 0.1, 0.05, 0.3, 0.0, 0.0) == (0.1, 0.05)
     with pytest.raises(ValueError, match="ratio"):
         L.eq15_ordered_weights(1.0, 0.1, 0.05, 0.3, 0.1, 0.1, ratio=0.0)
-
-
