@@ -60,7 +60,10 @@ def style_config(style: str) -> RenderConfig:
         key, _, value = item.partition("=")
         if key not in RenderConfig.__dataclass_fields__ or not value:
             raise SystemExit(f"--styles {style!r}: {item!r} is not field=value of RenderConfig")
-        numbers = tuple(float(v) for v in value.split(","))
+        try:
+            numbers = tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise SystemExit(f"--styles {style!r}: {item!r} needs a number or two (a range)") from None
         fields[key] = numbers if len(numbers) > 1 else numbers[0]
     return RenderConfig(style=name, texture_prob=float(prob) if prob else 1.0, **fields)
 
