@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="eq. 15's b and c: the constants (fixed), or lowered per step so that the paper's "
                         "ordering a·l_MSE > b·l_kp > c·l_conf holds (ordered; Stage2Config.eq15_weights). "
                         "Default: the standard profile's (ordered)")
+    p.add_argument("--eq15-ratio", type=float,
+                   help="ordered eq. 15: each term at most this times the one before "
+                        "(Stage2Config.eq15_ratio). Default: the configuration's (0.5)")
     p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")
@@ -180,6 +183,8 @@ def main(argv=None) -> None:
         cfg.data.render_workers = args.render_workers
         if args.eq15_weights:
             cfg.stage2.eq15_weights = args.eq15_weights
+        if args.eq15_ratio is not None:
+            cfg.stage2.eq15_ratio = args.eq15_ratio
         if setting:
             cfg.stage2.setting = setting
         for name, value in fields.items():
