@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "Default: the standard profile's (ordered)")
     p.add_argument("--eq15-ratio", type=float,
                    help="ordered eq. 15: each term at most this times the one before "
-                        "(Stage2Config.eq15_ratio). Default: the configuration's (0.5)")
+                        "(Stage2Config.eq15_ratio). Default: the standard profile's (0.1)")
     p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")

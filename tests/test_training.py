@@ -241,6 +241,8 @@ def test_profiles_randomise_cameras_except_the_papers():
     paper = profile_config("paper", "stage2")
     assert paper.stage2.lr_augment == "none" and paper.optim.schedule == "steps"
     assert paper.stage2.eq15_weights == "fixed"  # eq. 15 with constant a, b, c
+    assert profile_config("standard", "stage2").stage2.eq15_ratio == 0.1  # chosen on validation
+    assert profile_config("quick", "stage2").stage2.eq15_ratio == 0.5  # the configuration's default
     assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
 
 

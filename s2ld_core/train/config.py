@@ -191,6 +191,8 @@ def profile_config(
         cfg.stage2.lr_augment = row.lr_augment
     if row.eq15_weights is not None:
         cfg.stage2.eq15_weights = row.eq15_weights
+    if row.eq15_ratio is not None:
+        cfg.stage2.eq15_ratio = row.eq15_ratio
     if row.checkpoint_every_steps is not None:
         cfg.checkpoint_every_steps = row.checkpoint_every_steps
     for key, value in row.data.items():
