@@ -75,7 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
     p.add_argument("--install", default=str(ROOT / "s2ld_core" / "weights"), help="where the weights go")
     p.add_argument("--no-install", action="store_true", help="train and score only")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.eq15_ratio is not None and not 0.0 < args.eq15_ratio <= 1.0:
+        p.error(f"--eq15-ratio must be in (0, 1], got {args.eq15_ratio}")  # before any training
+    return args
 
 
 def _train(stage: str, cfg, run: Path, resume: bool) -> Path:

@@ -246,6 +246,18 @@ def test_profiles_randomise_cameras_except_the_papers():
     assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
 
 
+def test_train_weights_rejects_an_eq15_ratio_outside_0_1_before_training(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_weights", ROOT / "scripts" / "train_weights.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.parse_args(["--eq15-ratio", "0.1"]).eq15_ratio == 0.1
+    with pytest.raises(SystemExit):
+        script.parse_args(["--eq15-ratio", "0"])
+    assert "--eq15-ratio must be in (0, 1], got 0.0" in capsys.readouterr().err
+
+
 def test_eq15_weights_only_need_to_be_non_negative():
     cfg = profile_config("quick", "stage2")
     cfg.stage2.setting = "S1"
