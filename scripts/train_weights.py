@@ -65,6 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eq15-ratio", type=float,
                    help="ordered eq. 15: each term at most this times the one before "
                         "(Stage2Config.eq15_ratio). Default: the standard profile's (0.1)")
+    p.add_argument("--warm-start", action="store_true",
+                   help="S4 (and with --ablation S3) start from the S2 candidate's G2 and train --s4-steps "
+                        "more at --warm-lr; with --ablation S1 and S2 also go on --s4-steps from their own "
+                        "runs of --s2-steps, so every setting has trained as long (Stage2Config.init_g2; "
+                        "not in the paper)")
+    p.add_argument("--warm-lr", type=float, default=2e-4,
+                   help="--warm-start: the one-cycle peak of the continued runs (default: the paper's 2e-4)")
     p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")
@@ -78,6 +85,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.eq15_ratio is not None and not 0.0 < args.eq15_ratio <= 1.0:
         p.error(f"--eq15-ratio must be in (0, 1], got {args.eq15_ratio}")  # before any training
+    if args.warm_start and not (args.s2_steps and args.s4_steps):
+        p.error("--warm-start continues the S2 candidate with S4: give --s2-steps and --s4-steps")
+    if not args.warm_lr > 0:
+        p.error(f"--warm-lr must be positive, got {args.warm_lr}")
     return args
 
 
@@ -197,12 +208,21 @@ def main(argv=None) -> None:
     g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
     sets = check_sets(args.schema, args.seed, g1_path)
     candidates = {}
-    if args.s4_steps:
-        s4 = config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path))
-        candidates["S4"] = _train("stage2", s4, out / "S4", args.resume)
+
+    def continued(setting: str, start: Path, run: Path) -> Path:
+        """--warm-start: ``setting`` for --s4-steps from ``start``'s G2, at the --warm-lr peak."""
+        cfg = config("stage2", args.s4_steps, setting, g1_checkpoint=str(g1_path), init_g2=str(start))
+        cfg.optim.lr = args.warm_lr
+        return _train("stage2", cfg, run, args.resume)
+
     if args.s2_steps:
         s2 = config("stage2", args.s2_steps, "S2", g1_checkpoint=str(g1_path))
         candidates["S2"] = _train("stage2", s2, out / "S2", args.resume)
+    if args.s4_steps and args.warm_start:
+        candidates["S4"] = continued("S4", candidates["S2"], out / "S4")
+    elif args.s4_steps:
+        s4 = config("stage2", args.s4_steps, "S4", g1_checkpoint=str(g1_path))
+        candidates["S4"] = _train("stage2", s4, out / "S4", args.resume)
     if args.baseline_steps:  # the camera-family baseline: S1's F(HR) + camera family, eq. 12 only
         s1 = config("stage2", args.baseline_steps, "S1", real_teacher=args.real_teacher,
                     real_teacher_prob=args.real_teacher_prob)
@@ -211,9 +231,16 @@ def main(argv=None) -> None:
         if not args.s4_steps:
             raise SystemExit("train_weights: --ablation compares with S4; give --s4-steps")
         settings = {"S4": candidates["S4"]}
+        if args.warm_start:  # every setting: --s2-steps of eq. 12, then --s4-steps of its own losses
+            s1 = config("stage2", args.s2_steps, "S1", g1_checkpoint=str(g1_path))
+            s1_start = _train("stage2", s1, out / "ablation" / "S1_start", args.resume)
+            settings["S1"] = continued("S1", s1_start, out / "ablation" / "S1")
+            for setting in ("S2", "S3"):
+                settings[setting] = continued(setting, candidates["S2"], out / "ablation" / setting)
         for setting in ("S1", "S2", "S3"):
-            cfg = config("stage2", args.s4_steps, setting, g1_checkpoint=str(g1_path))
-            settings[setting] = _train("stage2", cfg, out / "ablation" / setting, args.resume)
+            if setting not in settings:
+                cfg = config("stage2", args.s4_steps, setting, g1_checkpoint=str(g1_path))
+                settings[setting] = _train("stage2", cfg, out / "ablation" / setting, args.resume)
         result = ablation(settings, sets, args.seed)
         print(json.dumps(result["nme_box_percent"], indent=1), result["verdict"], sep="\n")
         atomic_write_json(out / "ablation.json", result, indent=1)

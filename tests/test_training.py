@@ -345,3 +345,45 @@ def test_adversarial_ramp_grows_from_zero_to_one(tiny_npz):
     cfg.stage2.eq15_weights, cfg.stage2.eq15_ratio = "ordered", 0.0
     with pytest.raises(ValueError, match="eq15_ratio"):
         cfg.validate()
+
+
+def test_init_g2_starts_from_another_runs_g2_and_refuses_a_different_model(tiny_npz, tiny_g1, tmp_path):
+    """``init_g2``: S3's G2 starts as the S1 run's G2 (D2 fresh); a G2 of another size is one error."""
+    from s2ld_core.checkpoints import load_checkpoint
+    from s2ld_core.train.launch import train_stage2
+    from s2ld_core.train.runner import DistContext, RunState
+    from s2ld_core.train.stage2 import Stage2
+
+    faces = LabelledFaces.load_npz(tiny_npz)
+    cfg = _cfg(tiny_npz, "stage2", max_steps=2, checkpoint_every_steps=10_000, samples_every_epochs=10_000)
+    cfg.stage2.setting = "S1"
+    start = train_stage2(cfg, tmp_path / "s1", progress=False)
+    saved = load_checkpoint(start, role="G2")["state_dict"]
+
+    cfg.stage2.setting, cfg.stage2.g1_checkpoint, cfg.stage2.init_g2 = "S3", str(tiny_g1), str(start)
+    stage = Stage2(cfg, faces, None, torch.device("cpu"), DistContext())
+    for name, value in stage.g2.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+    assert stage.final_checkpoint(RunState(step=0))["init_g2"] == str(start)
+    cfg.stage2.init_g2 = None
+    fresh = Stage2(cfg, faces, None, torch.device("cpu"), DistContext())
+    assert not torch.equal(fresh.g2.state_dict()["net.head.weight"], saved["net.head.weight"])
+
+    cfg.stage2.setting, cfg.stage2.init_g2 = "hrld", str(start)  # G2 at 128², the S1 run's at 32²
+    with pytest.raises(ValueError, match=r"init_g2 holds G2 for aflw19 at 32² .* G2 for aflw19 at 128²"):
+        Stage2(cfg, faces, None, torch.device("cpu"), DistContext())
+
+
+def test_train_weights_warm_start_needs_both_runs_before_training(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_weights", ROOT / "scripts" / "train_weights.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.parse_args(["--warm-start"]).warm_lr == 2e-4  # the paper's Adam step
+    with pytest.raises(SystemExit):
+        script.parse_args(["--warm-start", "--s2-steps", "0"])
+    assert "--warm-start continues the S2 candidate with S4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.parse_args(["--warm-start", "--warm-lr", "0"])
+    assert "--warm-lr must be positive, got 0.0" in capsys.readouterr().err

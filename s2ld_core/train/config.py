@@ -111,6 +111,11 @@ class Stage2Config:
     # clean ones (the same real pool D3 sees in S4). No labelled real face is used. None: off.
     real_teacher: str | None = None
     real_teacher_prob: float = 0.25
+    # Not in the paper: G2 starts from this G2 checkpoint (same schema, size and network) instead of
+    # from scratch; D2 and D3 still start fresh. With an S2 run here, S3/S4 are the paper's "more
+    # emphasis on l_MSE … in initial iterations" taken to its end: eq. 12 alone until it has converged,
+    # then eq. 15. None: from scratch (the paper).
+    init_g2: str | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ import torch
 
 from .. import losses
 from ..augment import AugmentConfig, augment
+from ..checkpoints import load_checkpoint
 from ..data.datasets import LabelledFaces
 from ..data.degrade import random_camera
 from ..geometry import resize_points
@@ -77,6 +78,8 @@ class Stage2(Stage):
         self.sigma = self.s2.sigma_hr if self.setting == "hrld" else self.s2.sigma_lr
         self.net_cfg = network_config(cfg.profile)
         self.g2 = HeatmapGenerator(self.net_cfg, k, in_size=self.size).to(device)
+        if self.s2.init_g2:
+            self.load_init_g2(self.s2.init_g2)
         self.networks: dict[str, torch.nn.Module] = {"G2": self.g2}
         if self.setting in ("S3", "S4"):
             self.d2 = HeatmapDiscriminator(self.net_cfg, k, in_size=self.size).to(device)
@@ -112,6 +115,18 @@ class Stage2(Stage):
             self.fixed_noise = torch.randn(
                 len(fixed), self.g1.cfg.noise_dim, generator=torch.Generator().manual_seed(cfg.seed)
             ).to(device)
+
+    def load_init_g2(self, path: str) -> None:
+        """``init_g2``: G2's weights from another run's G2, refused unless it is the same model."""
+        blob = load_checkpoint(path, self.device, role="G2")
+        found = (blob.get("schema"), blob.get("input_size"), blob.get("network"))
+        wanted = (self.schema.name, self.size, self.net_cfg.to_dict())
+        if found != wanted:
+            raise ValueError(
+                f"{path}: init_g2 holds G2 for {found[0]} at {found[1]}² with network {found[2]}; this "
+                f"run trains G2 for {wanted[0]} at {wanted[1]}² with network {wanted[2]}"
+            )
+        self.g2.load_state_dict(blob["state_dict"])
 
     # ------------------------------------------------------------------ inputs
 
@@ -338,6 +353,7 @@ class Stage2(Stage):
             "g1_checkpoint": self.s2.g1_checkpoint,
             "target_lr": self.cfg.data.target_lr if self.real_lr is not None else None,
             "real_teacher": self.s2.real_teacher,
+            "init_g2": self.s2.init_g2,
             "hr_data": self.cfg.data.hr_data,
             "train_config": self.cfg.to_dict(),
             "k_t": state.extra.get("k_t"),
