@@ -345,6 +345,9 @@ def test_adversarial_ramp_grows_from_zero_to_one(tiny_npz):
     cfg.stage2.eq15_weights, cfg.stage2.eq15_ratio = "ordered", 0.0
     with pytest.raises(ValueError, match="eq15_ratio"):
         cfg.validate()
+    cfg.stage2.eq15_ratio, cfg.stage2.real_lr_norm = 0.5, "eval"
+    with pytest.raises(ValueError, match="real_lr_norm 'eval'; choose one of"):
+        cfg.validate()
 
 
 def test_init_g2_starts_from_another_runs_g2_and_refuses_a_different_model(tiny_npz, tiny_g1, tmp_path):
@@ -387,3 +390,45 @@ def test_train_weights_warm_start_needs_both_runs_before_training(capsys):
     with pytest.raises(SystemExit):
         script.parse_args(["--warm-start", "--warm-lr", "0"])
     assert "--warm-lr must be positive, got 0.0" in capsys.readouterr().err
+
+
+def test_running_batchnorm_normalises_as_at_inference_and_keeps_the_statistics():
+    from s2ld_core.train.runner import running_batchnorm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5))
+    net.train()
+    net(torch.randn(8, 3, 6, 6))  # running statistics away from their initial 0 and 1
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(8, 3, 6, 6) * 5 + 3
+    with running_batchnorm(net):
+        assert not net[1].training and net[2].training  # only the BatchNorm layers
+        y = net[1](net[0](x))
+        y.sum().backward()
+    assert net[1].training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    net.eval()
+    torch.testing.assert_close(y, net[1](net[0](x)))
+    assert net[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("norm", ["running", "batch"])
+def test_s4_real_faces_move_g2_batchnorm_statistics_only_with_batch_norm(tiny_npz, tiny_g1, norm):
+    """``real_lr_norm``: with "running" an S4 step leaves G2's running statistics where its labelled
+    batch alone puts them; with "batch" (train mode) the real faces pull them too."""
+    import copy
+
+    from s2ld_core.train.runner import DistContext, RunState
+    from s2ld_core.train.stage2 import Stage2
+
+    cfg = _cfg(tiny_npz, "stage2")
+    cfg.stage2.setting, cfg.stage2.g1_checkpoint, cfg.stage2.real_lr_norm = "S4", str(tiny_g1), norm
+    real = np.full((8, 32, 32, 3), 250, np.uint8)  # far from any rendered face's statistics
+    stage = Stage2(cfg, LabelledFaces.load_npz(tiny_npz), real, torch.device("cpu"), DistContext())
+    batch = stage.batch(np.arange(8), 1, torch.Generator().manual_seed(0))
+    labelled_only = copy.deepcopy(stage.g2)
+    labelled_only(batch.lr)
+    stage.step(batch, RunState(step=1))
+    name = next(k for k in labelled_only.state_dict() if k.endswith("running_mean"))
+    same = torch.allclose(stage.g2.state_dict()[name], labelled_only.state_dict()[name])
+    assert same == (norm == "running")

@@ -60,6 +60,22 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return torch.device(spec)
 
 
+@contextmanager
+def running_batchnorm(module: torch.nn.Module) -> Iterator[None]:
+    """Inside the block ``module``'s BatchNorm layers normalise with their running statistics, as at
+    inference, and leave them unchanged; gradients still flow. The rest of ``module`` stays in its
+    mode (dropout, if any, keeps training)."""
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    modes = [m.training for m in norms]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(norms, modes):
+            m.train(mode)
+
+
 @dataclass
 class DistContext:
     rank: int = 0

@@ -44,7 +44,7 @@ from ..schemas import get_schema
 from ..shape_model import PointDistributionModel
 from .batches import AugmentedFaces, draw_real_lr
 from .config import TrainConfig
-from .runner import DistContext, RunState, Stage, frozen
+from .runner import DistContext, RunState, Stage, frozen, running_batchnorm
 
 
 @dataclass
@@ -243,7 +243,7 @@ class Stage2(Stage):
             state.extra["k_t"] = losses.eq10_update_k(k_t, lr_real, lf, self.s2.lambda_k, self.s2.began_gamma)
 
         if "D3" in self.networks:
-            pred_real = self.g2(real)
+            pred_real = self.g2_on_real(real)
             view = self.d3_view
             l_d3 = losses.eq11_d3_loss(
                 self.d3(lr, view(target)),
@@ -271,6 +271,15 @@ class Stage2(Stage):
         if "D2" in self.networks:
             out.update(b=b, c=c)
         return out
+
+    def g2_on_real(self, real: torch.Tensor) -> torch.Tensor:
+        """G2's heatmaps on unlabelled real LR faces, normalised as ``real_lr_norm`` says: with
+        "running" the real faces are judged by D3 as G2 will see them at inference, and they cannot
+        move the normalisation that G2's labelled faces set."""
+        if self.s2.real_lr_norm == "batch":
+            return self.g2(real)
+        with running_batchnorm(self.g2):
+            return self.g2(real)
 
     def eq15_weights(self, state: RunState, l_mse: float, l_kp: float, l_conf: float) -> tuple[float, float]:
         """This step's b and c: the configured ones times the warm-up ramp, then, with
