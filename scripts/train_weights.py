@@ -17,7 +17,10 @@ embedded target-LR test set, its HR faces through the run's G1 (the G1-generated
 faces (``data/pascal-faces-68``) at native resolution and
 through the target camera, raw and shape-model decoding, beside the mean shape. Those test sets
 score; they choose nothing. ``--ablation`` adds S1–S3 at S4's steps and the paper's order tested on
-the target-LR test (``ablation.json``, installed beside the weights).
+the target-LR test (``ablation.json``, installed beside the weights). ``--warm-start`` (not in the
+paper) starts S4 from the S2 candidate's G2 instead of from scratch: eq. 12 alone until it has
+converged, then eq. 15 for ``--s4-steps`` at the paper's Adam step; its ablation continues every
+setting from its own eq. 12 run, so all have trained as long.
 """
 
 from __future__ import annotations

@@ -243,6 +243,8 @@ def test_profiles_randomise_cameras_except_the_papers():
     assert paper.stage2.eq15_weights == "fixed"  # eq. 15 with constant a, b, c
     assert profile_config("standard", "stage2").stage2.eq15_ratio == 0.1  # chosen on validation
     assert profile_config("quick", "stage2").stage2.eq15_ratio == 0.5  # the configuration's default
+    assert profile_config("standard", "stage2").stage2.real_lr_norm == "running"
+    assert profile_config("quick", "stage2").stage2.real_lr_norm == "batch"  # its study's measurement
     assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
 
 

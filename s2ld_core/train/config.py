@@ -210,6 +210,8 @@ def profile_config(
         cfg.stage2.eq15_weights = row.eq15_weights
     if row.eq15_ratio is not None:
         cfg.stage2.eq15_ratio = row.eq15_ratio
+    if row.real_lr_norm is not None:
+        cfg.stage2.real_lr_norm = row.real_lr_norm
     if row.checkpoint_every_steps is not None:
         cfg.checkpoint_every_steps = row.checkpoint_every_steps
     for key, value in row.data.items():
