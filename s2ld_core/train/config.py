@@ -120,8 +120,8 @@ class Stage2Config:
     # The paper is silent on normalisation. How G2 sees S4's unlabelled real LR faces: "running", as at
     # inference (BatchNorm on the running statistics of G2's labelled batches, which the real faces
     # leave unchanged), or "batch", in train mode (each real batch normalised by its own statistics,
-    # which also pull the running ones toward the real pool: PyTorch's default, how S4 ran until
-    # measured). Measured on an S4 run: recomputing its running statistics on its labelled inputs
+    # which also pull the running ones toward the real pool: PyTorch's default, how S4 ran before).
+    # Measured on the S4 started from S2: recomputing its running statistics on its labelled inputs
     # alone took validation from 5.16 to 4.90 % and the target-LR test from 5.91 to 5.40 % (README).
     real_lr_norm: str = "running"
 
