@@ -248,12 +248,18 @@ def test_profiles_randomise_cameras_except_the_papers():
     assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
 
 
-def test_train_weights_rejects_an_eq15_ratio_outside_0_1_before_training(capsys):
+def _train_weights_script():
+    """``scripts/train_weights.py`` as a module (it is a script, not part of the package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("train_weights", ROOT / "scripts" / "train_weights.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_train_weights_rejects_an_eq15_ratio_outside_0_1_before_training(capsys):
+    script = _train_weights_script()
     assert script.parse_args(["--eq15-ratio", "0.1"]).eq15_ratio == 0.1
     with pytest.raises(SystemExit):
         script.parse_args(["--eq15-ratio", "0"])
@@ -380,11 +386,7 @@ def test_init_g2_starts_from_another_runs_g2_and_refuses_a_different_model(tiny_
 
 
 def test_train_weights_warm_start_needs_both_runs_before_training(capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_weights", ROOT / "scripts" / "train_weights.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _train_weights_script()
     assert script.parse_args(["--warm-start"]).warm_lr == 2e-4  # the paper's Adam step
     with pytest.raises(SystemExit):
         script.parse_args(["--warm-start", "--s2-steps", "0"])
