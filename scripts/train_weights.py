@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 def parse_args(argv=None) -> argparse.Namespace:
     from s2ld_core.data.render import STYLES
-    from s2ld_core.train.config import EQ15_WEIGHTS
+    from s2ld_core.train.config import EQ15_WEIGHTS, REAL_LR_NORMS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/weights", help="run folder (G1 and S4 runs inside)")
@@ -68,6 +68,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eq15-ratio", type=float,
                    help="ordered eq. 15: each term at most this times the one before "
                         "(Stage2Config.eq15_ratio). Default: the standard profile's (0.1)")
+    p.add_argument("--real-lr-norm", choices=REAL_LR_NORMS,
+                   help="S4's G2 on the real LR faces: BatchNorm on its running statistics, as at inference "
+                        "(running), or train mode, which also moves those statistics (batch; "
+                        "Stage2Config.real_lr_norm). Default: the standard profile's (running)")
     p.add_argument("--warm-start", action="store_true",
                    help="S4 (and with --ablation S3) start from the S2 candidate's G2 and train --s4-steps "
                         "more at --warm-lr; with --ablation S1 and S2 also go on --s4-steps from their own "
@@ -202,6 +206,8 @@ def main(argv=None) -> None:
             cfg.stage2.eq15_weights = args.eq15_weights
         if args.eq15_ratio is not None:
             cfg.stage2.eq15_ratio = args.eq15_ratio
+        if args.real_lr_norm:
+            cfg.stage2.real_lr_norm = args.real_lr_norm
         if setting:
             cfg.stage2.setting = setting
         for name, value in fields.items():

@@ -244,7 +244,7 @@ def test_profiles_randomise_cameras_except_the_papers():
     assert profile_config("standard", "stage2").stage2.eq15_ratio == 0.1  # chosen on validation
     assert profile_config("quick", "stage2").stage2.eq15_ratio == 0.5  # the configuration's default
     assert profile_config("standard", "stage2").stage2.real_lr_norm == "running"
-    assert profile_config("quick", "stage2").stage2.real_lr_norm == "batch"  # its study's measurement
+    assert profile_config("quick", "stage2").stage2.real_lr_norm == "running"
     assert profile_config("standard", "stage2").data.embedded_train_identities * 8 >= 10_000
 
 
@@ -394,6 +394,15 @@ def test_train_weights_warm_start_needs_both_runs_before_training(capsys):
     with pytest.raises(SystemExit):
         script.parse_args(["--warm-start", "--warm-lr", "0"])
     assert "--warm-lr must be positive, got 0.0" in capsys.readouterr().err
+
+
+def test_train_weights_real_lr_norm_defaults_to_the_profile_and_refuses_others(capsys):
+    script = _train_weights_script()
+    assert script.parse_args([]).real_lr_norm is None  # the standard profile's
+    assert script.parse_args(["--real-lr-norm", "batch"]).real_lr_norm == "batch"
+    with pytest.raises(SystemExit):
+        script.parse_args(["--real-lr-norm", "eval"])
+    assert "invalid choice: 'eval'" in capsys.readouterr().err
 
 
 def test_running_batchnorm_normalises_as_at_inference_and_keeps_the_statistics():
