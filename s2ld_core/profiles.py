@@ -24,11 +24,11 @@ that the paper's ordering a·l_MSE > b·l_kp > c·l_conf holds (``eq15_weights =
 constants held it on 30 of 1,200 standard S4 steps, and S4 on the target-LR test went from 7.72 to
 6.69 % NME with it). The standard profile keeps each term at most a tenth of the one before
 (``eq15_ratio = 0.1``): at 3,600 S4 steps the validation set chose it over a half (5.34 against
-5.82 % NME; README, "The shipped detector"). S4's G2 sees the real LR faces with BatchNorm on its
-running statistics (``real_lr_norm = "running"``), except in quick, whose study was measured with
-the train-mode forward (``"batch"``). G2/D2 keep 16 channels at full resolution:
-their 1×1 head maps those features to K+1 heatmaps per pixel, so fewer channels than heatmaps (20
-for ``aflw19``) would force cross-talk between landmarks.
+5.82 % NME; README, "The shipped detector"). Every profile's S4 runs G2 on the real LR faces with
+BatchNorm on its running statistics (``Stage2Config.real_lr_norm = "running"``): in the quick study
+the validation set chose it over the train-mode forward (7.63 against 8.63 % NME; README). G2/D2
+keep 16 channels at full resolution: their 1×1 head maps those features to K+1 heatmaps per pixel,
+so fewer channels than heatmaps (20 for ``aflw19``) would force cross-talk between landmarks.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class Profile:
     lr_augment: str | None = None  # Stage2Config.lr_augment
     eq15_weights: str | None = None  # Stage2Config.eq15_weights
     eq15_ratio: float | None = None  # Stage2Config.eq15_ratio
-    real_lr_norm: str | None = None  # Stage2Config.real_lr_norm
     checkpoint_every_steps: int | None = None
     data: dict[str, int] = field(default_factory=dict)  # DataConfig.embedded_* sizes
     stage1: Budget = Budget()  # G1/D1
@@ -97,7 +96,6 @@ _TABLE: dict[str, Profile] = {
         schedule="onecycle",
         lr_augment="camera-family",
         eq15_weights="ordered",
-        real_lr_norm="batch",  # how its study (README) was measured
         checkpoint_every_steps=100,
         data={
             "embedded_train_identities": 80,
