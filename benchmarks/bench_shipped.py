@@ -50,13 +50,19 @@ def _detectors(schema: str, hrld: str | None, checkpoint: str | None = None) -> 
     fp32 = export_onnx(path, None)
     int8 = quantize_onnx(fp32, None)
     name = f"shipped {raw.meta.get('setting', 'G2')}"
+    one_start = LandmarkDetector.from_checkpoint(path)
+    one_start.pdm_starts = (0.0,)  # the shape model fitted from the mean shape only
+    one_start_onnx = OnnxLandmarkDetector(fp32, threads=1)
+    one_start_onnx.pdm_starts = (0.0,)
     dets = {
         "mean shape": MeanShapeBaseline.from_checkpoint(path),
         f"{name}, raw (PyTorch)": raw,
         f"{name}, PDM (PyTorch)": pdm,
+        f"{name}, PDM, one start (PyTorch)": one_start,
         f"{name}, PDM + flip test (PyTorch)": LandmarkDetector.from_checkpoint(path).set_flip_test(),
         f"{name}, raw (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1).set_decoding("raw"),
         f"{name}, PDM (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1),
+        f"{name}, PDM, one start (ONNX fp32)": one_start_onnx,
         f"{name}, PDM + flip test (ONNX fp32)": OnnxLandmarkDetector(fp32, threads=1).set_flip_test(),
         f"{name}, PDM (ONNX int8)": OnnxLandmarkDetector(int8, threads=1),
         f"{name}, PDM + flip test (ONNX int8)": OnnxLandmarkDetector(int8, threads=1).set_flip_test(),

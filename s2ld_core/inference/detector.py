@@ -25,7 +25,7 @@ from ..geometry import resize_points, to_rgb_uint8
 from ..heatmaps import decode_heatmaps, mirror_heatmaps
 from ..pixels import resize_face, to_tensor
 from ..schemas import Schema, get_schema
-from ..shape_model import DECODINGS, PointDistributionModel
+from ..shape_model import DECODINGS, POSE_STARTS, PointDistributionModel
 
 CONVENTION = "0-based pixel coordinates, pixel centres at integers"
 
@@ -61,6 +61,7 @@ class HeatmapDetector:
     shape_model: PointDistributionModel | None = None
     decoding: str = "raw"
     flip_test: bool = False
+    pdm_starts: tuple[float, ...] = POSE_STARTS  # (0.0,): the single fit from the mean shape
 
     def init_decoding(self, meta: dict) -> None:
         """The checkpoint's shape model, if it has one, and the default decoding: ``pdm`` where a
@@ -103,7 +104,8 @@ class HeatmapDetector:
         else:
             p, c = (t.cpu().numpy() for t in decode_heatmaps(heatmaps))
         if self.decoding == "pdm":
-            p = self.shape_model.fit_points(p, c, robust_px=1.5 * self.input_size / 32)
+            p = self.shape_model.fit_points(p, c, robust_px=1.5 * self.input_size / 32,
+                                            starts=self.pdm_starts)
         return p, c
 
     def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
