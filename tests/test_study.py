@@ -322,6 +322,7 @@ def test_claim_check_says_plainly_whether_the_data_agree():
     noisy = {"S1": base + 0.01, "S2": base, "S3": base[::-1].copy(), "S4": base}
     _, text = check_claim(noisy)
     assert "agree" in text and "within noise" in text
+    assert "not training runs" in text  # the faces' intervals do not cover retraining
 
 
 def test_widgets_degrade_to_static_output(monkeypatch):
