@@ -24,10 +24,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from s2ld_core.data.external import pascal_faces_dir
 from s2ld_core.faces import LANDMARK_FILL, FaceBox, FinderUnavailable, make_face_finder
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "pascal-faces-68"
+DATA = pascal_faces_dir()
 XMLS = ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml")
 EXTRA = ("bald_guys.jpg", "Tom_Cruise_avp_2014_4.jpg")
 IOU = 0.4

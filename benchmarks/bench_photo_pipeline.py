@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 import torch
 
+from s2ld_core.data.external import pascal_faces_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,7 +99,7 @@ def main(argv=None) -> dict:
     det = det or LandmarkDetector.pretrained()
     ours = PhotoLandmarker(det)
     sfd, fan = S3FD().eval(), FAN(4, 68, block="bottleneck").eval()
-    photos = photos_640x480(ROOT / "data" / "pascal-faces-68")
+    photos = photos_640x480(pascal_faces_dir())
     ours(photos[0])  # warm-up
 
     def peer(photo: np.ndarray, faces: int) -> None:
@@ -118,9 +120,9 @@ def main(argv=None) -> dict:
             t0 = time.perf_counter()
             peer(photo, max(1, len(result.faces)))
             timings["face-alignment (S3FD + FAN-4, random weights)"].append(1000 * (time.perf_counter() - t0))
-    accuracy = pipeline_accuracy(ours, ROOT / "data" / "pascal-faces-68")
+    accuracy = pipeline_accuracy(ours, pascal_faces_dir())
     det.set_flip_test()
-    flipped = pipeline_accuracy(ours, ROOT / "data" / "pascal-faces-68")
+    flipped = pipeline_accuracy(ours, pascal_faces_dir())
     det.set_flip_test(False)
     rows = {k: {"median_ms": statistics.median(v), "mean_ms": statistics.fmean(v)}
             for k, v in timings.items()}

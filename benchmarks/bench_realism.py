@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from s2ld_core.data.external import pascal_xml_files  # noqa: E402
 from s2ld_core.data.realism import (  # noqa: E402
     image_stats,
     real_faces,
@@ -124,7 +125,7 @@ def sheet(path: Path, n: int = 10) -> None:
     from s2ld_core.plotting import contact_sheet
 
     pascal = []
-    for xml in sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml")):
+    for xml in pascal_xml_files():
         for face in read_imglab_xml(xml, num_points=68):
             pascal.append(crop_face(_read_rgb(face.image_path(xml)), face.points, 128)[0])
     pick = np.linspace(0, len(pascal) - 1, n).round().astype(int)

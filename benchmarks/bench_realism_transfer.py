@@ -38,6 +38,7 @@ from s2ld_core.data.datasets import (  # noqa: E402
     load_imglab_faces,
 )
 from s2ld_core.data.degrade import random_camera  # noqa: E402
+from s2ld_core.data.external import pascal_xml_files  # noqa: E402
 from s2ld_core.data.render import RenderConfig, render_dataset  # noqa: E402
 from s2ld_core.heatmaps import decode_heatmaps, encode_heatmaps  # noqa: E402
 from s2ld_core.metrics import nme  # noqa: E402
@@ -151,7 +152,7 @@ def run(style: str, args) -> dict:
 
 
 def test_sets() -> dict[str, LabelledFaces]:
-    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
+    xml = pascal_xml_files()
     return {
         "PASCAL native 32²": load_imglab_faces(xml, size=LR),
         "target-LR test": embedded_target_test(DataConfig(schema="ibug68"), progress=False),

@@ -4,9 +4,9 @@ Prints markdown tables and writes ``reports/benchmarks/shipped_<schema>.json`` p
 
 * **accuracy**: NME (box, %) on the validation set (rendered, camera family: where the default
   decoding was chosen), on the embedded target-LR test set (rendered faces, the held-out camera)
-  and on the 43 real PASCAL faces (``data/pascal-faces-68``) at native resolution and through the
-  target camera — PyTorch raw and shape-model decoding, ONNX fp32 and int8 (the int8 model's accuracy
-  on trained weights), with and without the flip test, the mean shape, and ``--hrld`` (upscale +
+  and on the 43 real PASCAL faces (``pascal-faces-68``, read from outside the repository by
+  ``s2ld_core.data.external``) at native resolution and through the target camera — PyTorch raw
+  and shape-model decoding, ONNX fp32 and int8 (the int8 model's accuracy on trained weights), with and without the flip test, the mean shape, and ``--hrld`` (upscale +
   HR-LD) where given;
 * **latency**: one face, one thread, median of interleaved repeats (PyTorch and ONNX, raw and PDM);
 * **label-free checks** on scikit-image's 100 real LFW faces: shift equivariance (2 px) and mirror
@@ -80,6 +80,7 @@ def accuracy(dets: dict, schema: str, seed: int = 0, g1: str | None = None) -> d
         embedded_validation,
         load_imglab_faces,
     )
+    from s2ld_core.data.external import pascal_xml_files
     from s2ld_core.evaluation import evaluate_detector
     from s2ld_core.inference.g1 import generated_faces
 
@@ -91,7 +92,7 @@ def accuracy(dets: dict, schema: str, seed: int = 0, g1: str | None = None) -> d
         # as scripts/train_weights.py)
         hr = embedded_test_hr(DataConfig(schema=schema), seed, progress=False)
         sets["G1-generated test"] = generated_faces(g1, hr, seed + 11)
-    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
+    xml = pascal_xml_files()
     if xml:
         sets["PASCAL native"] = load_imglab_faces(xml)
         sets["PASCAL target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
@@ -141,12 +142,13 @@ def figures(det, out_dir: Path) -> list[str]:
     import cv2
 
     from s2ld_core.data.datasets import load_imglab_faces
+    from s2ld_core.data.external import pascal_xml_files
     from s2ld_core.data.sources import lfw_faces
     from s2ld_core.plotting import draw_points, image_grid
 
     written = []
     sets = {"lfw": np.stack([np.asarray(f) for f in lfw_faces()])}
-    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
+    xml = pascal_xml_files()
     if xml:
         sets["pascal"] = load_imglab_faces(xml).images
     for name, images in sets.items():

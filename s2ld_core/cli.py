@@ -317,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotations", help="annotation JSON (default: the embedded target-LR test set)")
     p.add_argument("--images-root", help="folder the annotation's image paths are relative to")
     p.add_argument(
-        "--imglab", nargs="+", metavar="XML", help="imglab XML files or folders (e.g. data/pascal-faces-68)"
+        "--imglab", nargs="+", metavar="XML",
+        help="imglab XML files or folders (e.g. ../shared/data/pascal-faces-68)",
     )
     p.add_argument(
         "--camera", help="with --imglab: degrade each face crop first, e.g. target-camera (default: native)"

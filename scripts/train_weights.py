@@ -14,7 +14,7 @@ The candidate with the lower NME on the validation set (rendered identities of t
 the camera family) is installed with its run's ``config.yaml``, ``stats.jsonl`` and
 ``summary.json``, plus ``evaluation.json``: NME (box) of every candidate on the validation set, the
 embedded target-LR test set, its HR faces through the run's G1 (the G1-generated test) and the PASCAL
-faces (``data/pascal-faces-68``) at native resolution and
+faces (``pascal-faces-68``, from ``s2ld_core.data.external``) at native resolution and
 through the target camera, raw and shape-model decoding, beside the mean shape. Those test sets
 score; they choose nothing. ``--ablation`` adds S1–S3 at S4's steps and the paper's order tested on
 the target-LR test (``ablation.json``, installed beside the weights). ``--warm-start`` (not in the
@@ -130,13 +130,14 @@ def check_sets(schema: str, seed: int = 0, g1: Path | None = None) -> dict:
         embedded_validation,
         load_imglab_faces,
     )
+    from s2ld_core.data.external import pascal_xml_files
     from s2ld_core.inference.g1 import generated_faces
 
     sets = {VALIDATION: embedded_validation(schema),
             TARGET_TEST: embedded_target_test(DataConfig(schema=schema), seed)}
     if g1 is not None:
         sets[G1_TEST] = generated_faces(g1, embedded_test_hr(DataConfig(schema=schema), seed), seed + 11)
-    xml = sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml"))
+    xml = pascal_xml_files()
     if xml:
         sets["PASCAL faces, native"] = load_imglab_faces(xml)
         sets["PASCAL faces, target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)

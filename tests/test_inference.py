@@ -156,11 +156,12 @@ def test_cli_predict_and_evaluate_round_trip(tmp_path, capsys):
 
 
 def test_cli_evaluates_on_imglab_faces_natively_and_through_a_camera(tmp_path, capsys):
-    from pathlib import Path
 
-    pascal = Path(__file__).resolve().parents[1] / "data" / "pascal-faces-68"
-    if not pascal.is_dir():
-        pytest.skip("data/pascal-faces-68 not in this checkout")
+    from s2ld_core.data.external import pascal_faces_dir
+
+    pascal = pascal_faces_dir()
+    if pascal is None:
+        pytest.skip("pascal-faces-68 not found ($S2LD_PASCAL_FACES or ../shared/data)")
     ck = tmp_path / "m.pt"
     _checkpoint(ck, schema="ibug68", k=68)
     for extra in ([], ["--camera", "target-camera"]):

@@ -1,9 +1,9 @@
 """A realism meter for rendered faces: can a small classifier tell them from real LR faces?
 
 The real class is every real LR face the project holds: scikit-image's 100 LFW faces (25² grey) and
-the 43 PASCAL faces (``data/pascal-faces-68``), both framed as LFW frames its faces (the face fills
-the crop, the chin at the bottom edge) and brought to LFW's size and colour: 25² grey, area-downscaled
-from their native resolution. The rendered class is renders framed the same way from their own
+the 43 PASCAL faces (``pascal-faces-68``, found by :mod:`s2ld_core.data.external`), both framed as LFW
+frames its faces (the face fills the crop, the chin at the bottom edge) and brought to LFW's size and
+colour: 25² grey, area-downscaled from their native resolution. The rendered class is renders framed the same way from their own
 points and downscaled the same way. Only images reach the classifier, never landmarks; the PASCAL
 points serve to frame the crop, as a face finder would.
 
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..geometry import similarity_matrix, warp_image
+from .external import pascal_xml_files
 
 __all__ = [
     "LFW_FRAMING",
@@ -67,7 +68,7 @@ def _pascal_faces(size: int, framing, grey: bool) -> list[np.ndarray]:
     from .formats import read_imglab_xml
 
     out, cache = [], {}
-    for xml in sorted((ROOT / "data" / "pascal-faces-68").glob("*.xml")):
+    for xml in pascal_xml_files():
         for face in read_imglab_xml(xml, num_points=68):
             path = face.image_path(xml)
             if path not in cache:

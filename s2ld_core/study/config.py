@@ -112,9 +112,10 @@ class StudyConfig(YamlConfig):
     # How S1–S4 turn heatmaps into points in the tables: "pdm" (shape model fitted to the peaks) or
     # "raw" (the peaks); the other one is always reported beside S4 for comparison.
     decoding: str = "pdm"
-    # Real faces every detector is also scored on (never trained on): an imglab folder, relative to
-    # the project root; "" skips the check. The project ships dlib's 43 PASCAL VOC faces there.
-    real_faces: str = "data/pascal-faces-68"
+    # Real faces every detector is also scored on (never trained on): an imglab folder (relative to
+    # the project root or absolute); "auto" takes dlib's 43 PASCAL VOC faces from outside the
+    # repository (s2ld_core.data.external: $S2LD_PASCAL_FACES or ../shared/data); "" skips the check.
+    real_faces: str = "auto"
 
     def validate(self) -> None:
         if self.profile not in PROFILES:

@@ -68,12 +68,18 @@ def real_face_sets(study: Study) -> dict[str, LabelledFaces]:
     area-downscaled to 32², and through the held-out target camera. Empty when not configured or
     not found (a checkout without the data folder)."""
     from ..data.datasets import load_imglab_faces
+    from ..data.external import pascal_faces_dir
 
     if not study.cfg.real_faces:
         return {}
-    folder = project_relative(study.cfg.real_faces)
-    if not folder.is_dir() and not Path(study.cfg.real_faces).is_absolute():
-        folder = Path(__file__).resolve().parents[2] / study.cfg.real_faces
+    if study.cfg.real_faces == "auto":
+        folder = pascal_faces_dir()
+        if folder is None:
+            return {}
+    else:
+        folder = project_relative(study.cfg.real_faces)
+        if not folder.is_dir() and not Path(study.cfg.real_faces).is_absolute():
+            folder = Path(__file__).resolve().parents[2] / study.cfg.real_faces
     xml = sorted(folder.glob("*.xml")) if folder.is_dir() else []
     if not xml:
         return {}
