@@ -6,8 +6,8 @@ Prints markdown tables and writes ``reports/benchmarks/shipped_<schema>.json`` p
   decoding was chosen), on the embedded target-LR test set (rendered faces, the held-out camera)
   and on the 43 real PASCAL faces (``pascal-faces-68``, read from outside the repository by
   ``s2ld_core.data.external``) at native resolution and through the target camera — PyTorch raw
-  and shape-model decoding, ONNX fp32 and int8 (the int8 model's accuracy on trained weights), with and without the flip test, the mean shape, and ``--hrld`` (upscale +
-  HR-LD) where given;
+  and shape-model decoding, ONNX fp32 and int8 (the int8 model's accuracy on trained weights), with
+  and without the flip test, the mean shape, and ``--hrld`` (upscale + HR-LD) where given;
 * **latency**: one face, one thread, median of interleaved repeats (PyTorch and ONNX, raw and PDM);
 * **label-free checks** on scikit-image's 100 real LFW faces: shift equivariance (2 px) and mirror
   consistency, beside the mean shape (:mod:`s2ld_core.label_free`);
