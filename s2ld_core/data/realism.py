@@ -4,8 +4,8 @@ The real class is every real LR face the project holds: scikit-image's 100 LFW f
 the 43 PASCAL faces (``pascal-faces-68``, found by :mod:`s2ld_core.data.external`), both framed as LFW
 frames its faces (the face fills the crop, the chin at the bottom edge) and brought to LFW's size and
 colour: 25² grey, area-downscaled from their native resolution. The rendered class is renders framed
-the same way from their own points and downscaled the same way. Only images reach the classifier, never landmarks; the PASCAL
-points serve to frame the crop, as a face finder would.
+the same way from their own points and downscaled the same way. Only images reach the classifier,
+never landmarks; the PASCAL points serve to frame the crop, as a face finder would.
 
 :func:`realism_score` trains a small CNN to separate the two classes in stratified k-fold cross
 validation and reports the held-out accuracy and ROC AUC of the pooled out-of-fold scores: 50 % and
