@@ -84,11 +84,10 @@ def decode(out: np.ndarray, threshold: float, scale: float = 1.0) -> list[tuple[
     return boxes
 
 
-def pyramid_scales(height: int, width: int, smallest: float = FACE_RANGE[0], top: float = 1.0) -> list[float]:
+def pyramid_scales(height: int, width: int, top: float = 1.0) -> list[float]:
     """Octave scales ``top, top/2, …`` while the level still holds a face of ``FACE_RANGE[1]``;
     ``top > 1`` up-samples first, to reach faces smaller than ``FACE_RANGE[0]`` (down to
     ``FACE_RANGE[0] / top``)."""
-    del smallest
     scales, s = [], top
     while min(height, width) * s >= FACE_RANGE[1] * 0.75 or not scales:
         scales.append(s)
@@ -116,7 +115,7 @@ def find_small_faces(
         level = _level(image, s)
         x = torch.from_numpy(np.ascontiguousarray(level)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
         out = net(x)[0].numpy()
-        # the level's actual size over the photo's, per axis (rounding): use the mean
+        # the level's actual size over the photo's, per axis (sizes are rounded to whole pixels)
         sx, sy = level.shape[1] / w, level.shape[0] / h
         for cx, cy, side, score in decode(out, threshold, 1.0):
             boxes.append((cx / sx, cy / sy, side / math.sqrt(sx * sy), score))
