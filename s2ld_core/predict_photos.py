@@ -29,7 +29,9 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
         help="auto (find faces), whole (each image is one face crop) or a FILE of boxes "
              "(WIDER *_bbx_gt.txt, imglab .xml, COCO .json or the project's annotation .json)",
     )
-    p.add_argument("--finder", default="auto", help="for --faces auto: auto, dlib, lbp, mediapipe, haar")
+    p.add_argument("--finder", default="auto",
+                   help="for --faces auto: auto (s2ld+dlib, else s2ld), s2ld+dlib, s2ld, dlib, mmod, lbp, "
+                        "mediapipe, haar (docs/face-finders.md)")
     p.add_argument("--min-score", type=float, help="drop faces the finder scores below this")
     p.add_argument("--min-landmark-score", type=float,
                    help="drop faces whose mean landmark confidence is below this (false faces)")

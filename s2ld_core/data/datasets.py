@@ -376,21 +376,53 @@ def mix_real_hr(rendered: LabelledFaces, real: LabelledFaces, share: float) -> L
     )
 
 
+def hr_data_schema(spec: str) -> tuple[str, str] | None:
+    """The schema the labelled faces at ``spec`` (``--hr-data``) are annotated in, and how that was
+    seen, without loading them: ``None`` for ``embedded`` (the renderer's 68 points convert to any
+    schema). Lets ``s2ld train`` take the schema from the data, or refuse a mismatch, in a moment
+    rather than after reading every image."""
+    if spec == "embedded":
+        return None
+    path = Path(spec)
+    if path.is_dir():
+        from .formats import read_pts
+
+        first = next(iter(sorted(path.rglob("*.pts"))), None)
+        if first is None:
+            raise ValueError(f"{path}: no .pts files found (expected the 300W/iBUG layout)")
+        n = len(read_pts(first))
+        if n != 68:
+            raise ValueError(f"{first}: {n} points; a 300W folder holds 68-point .pts files (ibug68)")
+        return "ibug68", "68-point .pts files"
+    if path.suffix.lower() == ".csv" and path.is_file():
+        return "aflw19", "an AFLW-19 CSV"
+    if path.suffix.lower() == ".npz" and path.is_file():
+        with np.load(path) as z:
+            if "schema" not in z:
+                raise ValueError(f"{path}: not a labelled-faces .npz (no 'schema' array)")
+            return str(z["schema"]), "the .npz's schema"
+    raise ValueError(f"--hr-data {spec!r}: expected 'embedded', a 300W folder, an AFLW CSV or an .npz")
+
+
 def _load_hr_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
     """Labelled HR training faces from ``cfg.hr_data`` in ``cfg.schema``."""
     spec = cfg.hr_data
     if spec == "embedded":
         return embedded_train_hr(cfg, seed, progress)
+    hr_data_schema(spec)  # a missing path or a wrong point count: one line naming it
     path = Path(spec)
     if path.is_dir():
         faces = load_300w_folder(path, cfg.hr_size)
-    elif path.suffix.lower() == ".csv" and path.exists():
+    elif path.suffix.lower() == ".csv":
         faces = load_aflw_csv(path, cfg.hr_size)
-    elif path.suffix.lower() == ".npz" and path.exists():
-        faces = LabelledFaces.load_npz(path)
     else:
-        raise ValueError(f"--hr-data {spec!r}: expected 'embedded', a 300W folder, an AFLW CSV or an .npz")
-    return faces.to_schema(cfg.schema)
+        faces = LabelledFaces.load_npz(path)
+    try:
+        return faces.to_schema(cfg.schema)
+    except ValueError:
+        raise ValueError(
+            f"{spec}: holds {faces.schema} points, which cannot become {get_schema(cfg.schema).name} points"
+        ) from None
 
 
 def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
