@@ -255,7 +255,10 @@ def test_split_wider_faces_by_both_sides():
         ("a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n", 3, "file ends where face 2 of 2"),
         ("a.jpg\n1\n1 2 3 4 0 0 0 0 0\n", 3, "expected 10 numbers"),
         ("a.jpg\nmany\n", 2, "expected the face count"),
-        ("a.jpg\n1\n1 2 3 x 0 0 0 0 0 0\n", 3, "non-numeric"),
+        ("a.jpg\n1\n1 2 3 x 0 0 0 0 0 0\n", 3, "face h: 'x' is not a number"),
+        ("a.jpg\n1\n1 2 1e300 4 0 0 0 0 0 0\n", 3, "face w: '1e300' is beyond"),
+        ("a.jpg\n1\n1 2 inf 4 0 0 0 0 0 0\n", 3, "face w: 'inf' is not a finite number"),
+        ("a.jpg\n1\n1 2 3 4 0.5 0 0 0 0 0\n", 3, "attributes must be whole numbers"),
         ("a.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n3\n", 4, "expected an image file name"),
     ],
 )
