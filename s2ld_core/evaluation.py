@@ -56,7 +56,7 @@ def faces_from_annotations(path: str | Path, images_root: str | Path | None = No
     the size its entry states: points are in that image's pixels, so scoring a 30x30 file against an
     entry that says 25x25 would be silently wrong."""
     from .data.formats import read_annotations
-    from .data.images import read_rgb
+    from .data.images import image_size, read_rgb
 
     path = Path(path)
     aset = read_annotations(path)
@@ -73,8 +73,11 @@ def faces_from_annotations(path: str | Path, images_root: str | Path | None = No
         file = root / key
         if not file.is_file():
             raise ValueError(f"{file}: no such image (listed in {path}; --images-root sets their folder)")
-        ann, image = aset.images[key], read_rgb(file)
-        h, w = image.shape[:2]
+        ann = aset.images[key]
+        w, h = image_size(file)  # header first: a wrong size is refused before decoding
+        if (w, h) in ((ann.width, ann.height), (ann.height, ann.width)):  # (h, w): EXIF may rotate
+            image = read_rgb(file)
+            h, w = image.shape[:2]
         if (w, h) != (ann.width, ann.height):
             raise ValueError(f"{file}: is {w}x{h} px but {path} says {ann.width}x{ann.height}; "
                              "its points would not match this image")

@@ -315,6 +315,8 @@ def run_predict(args: argparse.Namespace) -> None:
     if args.overlay:
         sheet = write_overlays(args.overlay, [r for _, r in results], [names[f] for f, _ in results])
         print(f"overlays in {args.overlay} (sheet: {sheet})", file=say)
+    if len(errors) == 1 and len(files) == 1:
+        raise ValueError(errors[0])  # the one file's own line says it all
     if errors:
         print(f"{len(errors)} file(s) skipped:", file=sys.stderr)
         for e in errors:
