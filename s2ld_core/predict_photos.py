@@ -288,6 +288,8 @@ def run_predict(args: argparse.Namespace) -> None:
             results.append((f, res))
         except (ValueError, OSError) as err:
             text = " ".join(str(err).split())
+            if table is not None and text.startswith("box "):  # a box of the file, checked against the image
+                text = f"{text} (boxes from {args.faces})"
             errors.append(text if str(f) in text else f"{f}: {text}")
     doc = {
         "schema": det.schema.name,

@@ -546,7 +546,10 @@ def test_annotation_points_must_lie_near_their_image(tmp_path):
     entry["points"][0] = [-32, 64]  # one image size out: still allowed (a face partly outside)
     annotations_from_dict(doc)
     entry["points"][0] = [1e308, 4]
-    with pytest.raises(FormatError, match=r"points\[0\] \(1e\+308, 4\) lies more than one image size outside "
+    with pytest.raises(FormatError, match=r"points\[0\] is not finite or beyond ±16777216: \[1e\+308, 4\]"):
+        annotations_from_dict(doc)
+    entry["points"][0] = [100, 4]
+    with pytest.raises(FormatError, match=r"points\[0\] \(100, 4\) lies more than one image size outside "
                                           r"the 32x32 image \(allowed: x -32..64, y -32..64\)"):
         annotations_from_dict(doc)
     entry["points"][0] = [1, 2]
@@ -561,7 +564,11 @@ def test_coco_keypoints_and_boxes_are_bounded(tmp_path):
     doc = json.loads((FIX / "coco_five.json").read_text())
     doc["annotations"][0]["keypoints"][0] = 1e9
     bad = _write(tmp_path / "k.json", json.dumps(doc))
-    with pytest.raises(FormatError, match="keypoint \\(1e\\+09, .*lies more than one image size outside"):
+    with pytest.raises(FormatError, match="keypoints must be finite numbers within ±16777216"):
+        read_coco_keypoints(bad, "five")
+    doc["annotations"][0]["keypoints"][0] = 1000
+    bad = _write(tmp_path / "k.json", json.dumps(doc))
+    with pytest.raises(FormatError, match="keypoint \\(1000, .*lies more than one image size outside"):
         read_coco_keypoints(bad, "five")
     boxes = _write(tmp_path / "b.json", json.dumps({
         "images": [{"id": 1, "file_name": "a.png"}, {"id": "x", "file_name": "b.png"}],

@@ -122,7 +122,11 @@ def test_an_image_of_another_size_than_its_annotation_says_is_refused(tmp_path, 
     entry["points"][0] = [1e308, 4.0]
     ann.write_text(json.dumps(doc))
     err = _error(capsys, ["evaluate", "--annotations", ann])
-    assert err.startswith(f"{ann}: image 'f.png': points[0] (1e+308, 4) lies more than one image size")
+    assert err == f"{ann}: image 'f.png': points[0] is not finite or beyond ±16777216: [1e+308, 4.0]"
+    entry["points"][0] = [-30.0, 4.0]
+    ann.write_text(json.dumps(doc))
+    err = _error(capsys, ["evaluate", "--annotations", ann])
+    assert err.startswith(f"{ann}: image 'f.png': points[0] (-30, 4) lies more than one image size outside")
 
 
 @pytest.mark.parametrize(

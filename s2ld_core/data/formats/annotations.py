@@ -34,7 +34,7 @@ import numpy as np
 from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import SCHEMAS, get_schema
 
-from .errors import MAX_COORDINATE, FormatError, check_in_image, load_json
+from .errors import MAX_COORDINATE, FormatError, check_in_image, finite, load_json
 from .pts import write_pts
 
 __all__ = [
@@ -241,8 +241,9 @@ def _parse_point(check: _Checker, value: Any, k: int, width: int, height: int) -
     if not isinstance(value, list) or len(value) != 2:
         raise check.fail(f"points[{k}] must be [x, y] or null, got {json.dumps(value)[:80]}")
     xy = [check.typed(v, (int, float), f"points[{k}]") for v in value]
-    if not all(math.isfinite(v) for v in xy):
-        raise check.fail(f"points[{k}] is not finite: {value}")
+    if not all(finite(v) for v in xy):
+        raise check.fail(f"points[{k}] is not finite or beyond ±{MAX_COORDINATE:.0f}: "
+                         f"{json.dumps(value)[:60]}")
     outside = check_in_image([xy], width, height)
     if outside:
         raise check.fail(f"points[{k}] {outside}")
@@ -264,7 +265,10 @@ def _parse_image(path: str | os.PathLike[str], key: str, obj: Any, num_points: i
     status = check.typed(obj["status"], str, "status")
     if status not in STATUSES:
         raise check.fail(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    seconds = float(check.typed(obj["seconds"], (int, float), "seconds"))
+    try:
+        seconds = float(check.typed(obj["seconds"], (int, float), "seconds"))
+    except OverflowError:  # an integer too long for a float
+        seconds = math.inf
     if not math.isfinite(seconds) or seconds < 0:
         raise check.fail(f"seconds must be a non-negative number, got {seconds}")
     return ImageAnnotation(

@@ -39,7 +39,7 @@ from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import Schema, get_schema
 
 from .annotations import AnnotationSet, ImageAnnotation, utc_now_iso
-from .errors import MAX_COORDINATE, FormatError, check_in_image, load_json
+from .errors import MAX_COORDINATE, FormatError, check_in_image, finite, load_json
 
 __all__ = [
     "write_coco_keypoints", "read_coco_keypoints", "read_coco_boxes", "coco_boxes", "coco_dict",
@@ -221,10 +221,9 @@ def _parse_keypoints(p: Path, entry: dict, k: int, width: int, height: int) -> t
     if not isinstance(flat, list) or len(flat) != 3 * k:
         got = len(flat) if isinstance(flat, list) else type(flat).__name__
         raise FormatError(p, f"{where}: keypoints must be a list of 3x{k} numbers, got {got}")
-    try:
-        arr = np.asarray(flat, dtype=np.float64).reshape(k, 3)
-    except (TypeError, ValueError):
-        raise FormatError(p, f"{where}: keypoints must be numbers") from None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v) for v in flat):
+        raise FormatError(p, f"{where}: keypoints must be finite numbers within ±{MAX_COORDINATE:.0f}")
+    arr = np.asarray(flat, dtype=np.float64).reshape(k, 3)
     v = arr[:, 2]
     if not np.isin(v, (0, 1, 2)).all() or not np.isfinite(arr).all():
         raise FormatError(p, f"{where}: visibility flags must be 0, 1 or 2 and coordinates finite")
@@ -276,10 +275,10 @@ def _coco_box(p: Path, where: str, bbox: Any) -> tuple[float, float, float, floa
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
     if not ok:
         raise FormatError(p, f"{where}: bbox must be [x, y, w, h] (four numbers), got {_show(bbox)}")
-    x, y, w, h = (float(v) for v in bbox)
-    if not all(np.isfinite([x, y, w, h])) or max(abs(x), abs(y), w, h) > MAX_COORDINATE:
+    if not all(finite(v) for v in bbox):
         raise FormatError(p, f"{where}: bbox {_show(bbox)} is not finite or beyond "
                              f"±{MAX_COORDINATE:.0f}")
+    x, y, w, h = (float(v) for v in bbox)
     if w <= 0 or h <= 0:
         raise FormatError(p, f"{where}: bbox {_show(bbox)} needs a positive width and height")
     return x, y, w, h

@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = [
     "FormatError", "format_float", "parse_float", "read_text", "load_json", "MAX_COORDINATE", "IMAGE_MARGIN",
-    "check_in_image",
+    "check_in_image", "finite",
 ]
 
 # Every number a reader returns as a coordinate or size lies within ±2**24 px: float32 (what readers
@@ -30,12 +30,17 @@ MAX_COORDINATE = float(2**24)
 IMAGE_MARGIN = 1.0
 
 
+_MAX_WHAT = 240  # characters of a message after the path
+
+
 class FormatError(ValueError):
     """Malformed data-set or annotation file. ``path``, ``line`` and ``what`` are kept for callers."""
 
     def __init__(self, path: str | os.PathLike[str], what: str, line: int | None = None) -> None:
         self.path = os.fspath(path)
         self.line = line
+        if len(what) > _MAX_WHAT:  # a 4 MiB line quoted back would be one line, but not a readable one
+            what = what[: _MAX_WHAT - 40] + f"… ({len(what)} characters)"
         self.what = what
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {what}")
@@ -89,13 +94,22 @@ def parse_float(text: str, path: str | os.PathLike[str], line: int | None, what:
     """``float(text)`` that rejects NaN/inf and names the file, line and field when it fails."""
     try:
         value = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise FormatError(path, f"{what}: {text.strip()!r} is not a number", line) from None
     if not math.isfinite(value):
         raise FormatError(path, f"{what}: {text.strip()!r} is not a finite number", line)
     if abs(value) > MAX_COORDINATE:
         raise FormatError(path, f"{what}: {text.strip()!r} is beyond ±{MAX_COORDINATE:.0f}", line)
     return value
+
+
+def finite(value) -> bool:
+    """Whether a JSON number is finite and within ±:data:`MAX_COORDINATE` (an integer of 400 digits,
+    which ``float()`` cannot even convert, is not)."""
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= MAX_COORDINATE
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def check_in_image(points, width: float, height: float) -> str | None:
