@@ -27,7 +27,7 @@ classified: **success** (it returned / exit 0), **clean error** (a ``ValueError`
 no name), **traceback** (anything else: another exception, a crash, a timeout). Before and after,
 every file in the case's input folder is fingerprinted: **inputs modified** counts cases where one
 changed or vanished (outputs written elsewhere are not inputs). **Peak RSS** is the child's
-``ru_maxrss`` (it includes the parent's ~0.4 GB of imported libraries that the child shares).
+``ru_maxrss`` (it includes the parent's ~0.2 GB of imported libraries that the child shares).
 
 The script prints one row per entry point, writes JSON, and exits 1 if any case gave a traceback, an
 unclear error or a modified input, or used more than 1 GiB for an input file under 2 MB.

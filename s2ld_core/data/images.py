@@ -11,7 +11,7 @@ single pixel is decoded.
 4032 × 3024, passes). It is configurable: the environment variable ``S2LD_MAX_PIXELS`` (e.g.
 ``S2LD_MAX_PIXELS=50000000``) or the ``max_pixels=`` argument. Why this number: ``s2ld predict`` with
 the default face finder (dlib, photo up-sampled ×2) needs about 50 bytes per pixel, so a photo at the
-limit peaks near 0.85 GB; raise it only with the memory to match.
+limit peaks at 0.78 GB (``docs/robustness.md``); raise it only with the memory to match.
 
 **The API's input rule** (:func:`image_from`, :func:`images_from`; ``LandmarkDetector.predict`` and
 ``PhotoLandmarker`` take whatever these take):
