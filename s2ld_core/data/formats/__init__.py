@@ -21,8 +21,16 @@ from .annotations import (
     utc_now_iso,
     write_annotations,
 )
-from .coco import COCO_CATEGORY_ID, COCO_KEYPOINT_OFFSET, coco_dict, read_coco_keypoints, write_coco_keypoints
-from .errors import FormatError, format_float, parse_float
+from .coco import (
+    COCO_CATEGORY_ID,
+    COCO_KEYPOINT_OFFSET,
+    coco_boxes,
+    coco_dict,
+    read_coco_boxes,
+    read_coco_keypoints,
+    write_coco_keypoints,
+)
+from .errors import IMAGE_MARGIN, MAX_COORDINATE, FormatError, check_in_image, format_float, parse_float
 from .imglab import ImglabFace, read_imglab_xml
 from .pts import PTS_OFFSET, pts_text, read_pts, write_pts
 from .tinyface import IMAGE_SUFFIXES, TinyFaceLayout, read_tinyface
@@ -38,7 +46,7 @@ from .wider import (
 )
 
 __all__ = [
-    "FormatError", "format_float", "parse_float",
+    "FormatError", "format_float", "parse_float", "MAX_COORDINATE", "IMAGE_MARGIN", "check_in_image",
     "ImglabFace", "read_imglab_xml",
     "PTS_OFFSET", "pts_text", "read_pts", "write_pts",
     "AFLW_CSV_HEADER", "AFLW_NUM_POINTS", "AflwRecord", "read_aflw_csv", "write_aflw_csv",
@@ -48,5 +56,6 @@ __all__ = [
     "ANNOTATION_CONVENTION", "ANNOTATION_FORMAT", "ANNOTATION_VERSION", "STATUSES", "AnnotationSet",
     "ImageAnnotation", "annotations_from_dict", "export_pts_dir", "read_annotations", "utc_now_iso",
     "write_annotations",
-    "COCO_CATEGORY_ID", "COCO_KEYPOINT_OFFSET", "coco_dict", "read_coco_keypoints", "write_coco_keypoints",
+    "COCO_CATEGORY_ID", "COCO_KEYPOINT_OFFSET", "coco_boxes", "coco_dict", "read_coco_boxes",
+    "read_coco_keypoints", "write_coco_keypoints",
 ]

@@ -11,7 +11,9 @@ Layout (version 1; keep it exactly, the annotator app and the evaluation command
          "status": "todo" | "done" | "skipped" | "flagged",
          "seconds": 12.3, "prefilled": false, "updated": "<iso8601>"}}}
 
-Coordinates are 0-based pixel centres in the image as stored (``width`` x ``height``). Reading is
+Coordinates are 0-based pixel centres in the image as stored (``width`` x ``height``), and must lie
+within one image size of it (``-width <= x <= 2 * width``, likewise y; :func:`.errors.check_in_image`),
+so a point at 1e308 is refused instead of silently dropped from a score. Reading is
 strict: an unknown or missing key, a wrong type, or a point count that does not match the schema is a
 :class:`FormatError` naming the file and the image, because a silently mis-read annotation would
 corrupt an evaluation without anyone noticing.
@@ -32,7 +34,7 @@ import numpy as np
 from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import SCHEMAS, get_schema
 
-from .errors import FormatError, load_json
+from .errors import MAX_COORDINATE, FormatError, check_in_image, finite, load_json
 from .pts import write_pts
 
 __all__ = [
@@ -233,14 +235,18 @@ def _check_image_key(check: _Checker, key: str) -> None:
         raise check.fail("key must be a POSIX path relative to the image root (no '\\', '/' prefix or '..')")
 
 
-def _parse_point(check: _Checker, value: Any, k: int) -> list[float] | None:
+def _parse_point(check: _Checker, value: Any, k: int, width: int, height: int) -> list[float] | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 2:
-        raise check.fail(f"points[{k}] must be [x, y] or null, got {json.dumps(value)}")
+        raise check.fail(f"points[{k}] must be [x, y] or null, got {json.dumps(value)[:80]}")
     xy = [check.typed(v, (int, float), f"points[{k}]") for v in value]
-    if not all(math.isfinite(v) for v in xy):
-        raise check.fail(f"points[{k}] is not finite: {value}")
+    if not all(finite(v) for v in xy):
+        raise check.fail(f"points[{k}] is not finite or beyond ±{MAX_COORDINATE:.0f}: "
+                         f"{json.dumps(value)[:60]}")
+    outside = check_in_image([xy], width, height)
+    if outside:
+        raise check.fail(f"points[{k}] {outside}")
     return [float(xy[0]), float(xy[1])]
 
 
@@ -249,8 +255,9 @@ def _parse_image(path: str | os.PathLike[str], key: str, obj: Any, num_points: i
     _check_image_key(check, key)
     check.keys(obj, _IMAGE_KEYS, "entry")
     width, height = (check.typed(obj[n], int, n) for n in ("width", "height"))
-    if width <= 0 or height <= 0:
-        raise check.fail(f"width and height must be positive, got {width}x{height}")
+    if not (0 < width <= MAX_COORDINATE and 0 < height <= MAX_COORDINATE):
+        raise check.fail(f"width and height must be positive and at most {MAX_COORDINATE:.0f}, "
+                         f"got {width}x{height}")
     points, visible = check.typed(obj["points"], list, "points"), check.typed(obj["visible"], list, "visible")
     for name, seq in (("points", points), ("visible", visible)):
         if len(seq) != num_points:
@@ -258,13 +265,16 @@ def _parse_image(path: str | os.PathLike[str], key: str, obj: Any, num_points: i
     status = check.typed(obj["status"], str, "status")
     if status not in STATUSES:
         raise check.fail(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    seconds = float(check.typed(obj["seconds"], (int, float), "seconds"))
+    try:
+        seconds = float(check.typed(obj["seconds"], (int, float), "seconds"))
+    except OverflowError:  # an integer too long for a float
+        seconds = math.inf
     if not math.isfinite(seconds) or seconds < 0:
         raise check.fail(f"seconds must be a non-negative number, got {seconds}")
     return ImageAnnotation(
         width=width,
         height=height,
-        points=[_parse_point(check, p, k) for k, p in enumerate(points)],
+        points=[_parse_point(check, p, k, width, height) for k, p in enumerate(points)],
         visible=[check.typed(v, bool, f"visible[{k}]") for k, v in enumerate(visible)],
         status=status,
         seconds=seconds,
