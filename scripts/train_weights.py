@@ -95,6 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--real-val", metavar="DIR",
                    help="labelled real faces of held-out photos (300-W folder) that join the validation "
                         "(default: the 'val' folder beside --real-hr, if there is one)")
+    p.add_argument("--render-conventions", default="v1", choices=("v1", "300w"),
+                   help="where the training faces' points sit (DataConfig.render_conventions; 300w: moved to "
+                        "match real annotation); the rendered validation and test sets keep v1's")
     p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")
@@ -242,6 +245,7 @@ def main(argv=None) -> None:
         cfg.optim.epochs = max(cfg.optim.epochs, math.ceil(steps * cfg.optim.batch_size / faces))
         cfg.data.target_lr, cfg.data.schema = args.real_lr, args.schema
         cfg.data.render_style, cfg.data.texture_prob = args.render_style, args.texture_prob
+        cfg.data.render_conventions = args.render_conventions
         cfg.data.render_workers = args.render_workers
         cfg.data.real_hr, cfg.data.real_hr_share = args.real_hr or "", args.real_hr_share
         if args.eq15_weights:

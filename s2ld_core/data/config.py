@@ -20,7 +20,9 @@ class DataConfig:
     ``render_style`` paints the embedded *training* faces (``v1`` drawn, ``v2`` photo-like, ``v3`` v1
     with real LFW skin on a ``texture_prob`` share; :class:`~s2ld_core.data.render.RenderConfig`); the
     pool, validation and test sets stay v1, so scores stay comparable. ``render_workers`` renders in
-    that many processes (the same bytes as one).
+    that many processes (the same bytes as one). ``render_conventions`` places the training faces'
+    points (``v1``, or ``300w``: moved to match real annotation; :data:`~.face_model.CONVENTIONS`);
+    the rendered validation and test sets keep v1's, so judge a change of conventions on real faces.
 
     ``real_hr``: a 300-W folder of labelled *real* HR faces (e.g. the pseudo-labelled large faces of
     a real-faces folder, ``scripts/pseudo_label.py``) mixed into ``hr_data``'s faces so that they
@@ -42,6 +44,7 @@ class DataConfig:
     embedded_test_images_per_identity: int = 5
     render_style: str = "v1"
     texture_prob: float = 1.0
+    render_conventions: str = "v1"
     render_workers: int = 1
     real_hr: str = ""
     real_hr_share: float = 0.25

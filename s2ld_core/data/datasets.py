@@ -160,11 +160,14 @@ def embedded_train_hr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> 
     from .render import RenderConfig
 
     n, per = cfg.embedded_train_identities, cfg.embedded_images_per_identity
-    look = RenderConfig(style=cfg.render_style, texture_prob=cfg.texture_prob)
-    # v1, the default, keeps its old key; another style is part of the key
+    look = RenderConfig(style=cfg.render_style, texture_prob=cfg.texture_prob,
+                        conventions=cfg.render_conventions)
+    # v1, the default, keeps its old key; another style or conventions are part of the key
     params = (n, per, seed)
     if cfg.render_style != "v1":
         params += (cfg.render_style, cfg.texture_prob)
+    if cfg.render_conventions != "v1":
+        params += ("conventions", cfg.render_conventions)
     faces = _cached(cfg, "train-hr", params,
                     lambda: _render(TRAIN_ID_BASE, n, per, seed, progress, look, cfg.render_workers))
     return faces.to_schema(cfg.schema)

@@ -33,11 +33,33 @@ __all__ = [
     "rotation_matrix",
     "to_camera",
     "surface_z",
+    "CONVENTIONS",
+    "Conventions",
 ]
 
 PIVOT = np.array([0.0, 0.3, -1.0])
 HAIR_STYLES = ("buzz", "short", "side_part", "bob", "long", "bald", "bun")
 FACIAL_HAIR = ("none", "stubble", "moustache", "beard", "goatee")
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Where the 68 points sit on the face, as constant factors on the mean face.
+
+    ``v1`` is the model as first drawn (kept so old data stay reproducible). ``300w`` is that face
+    measured against real annotation and moved to match (``benchmarks/bench_conventions.py``: in an
+    eye frame, outer eye corners 1 apart, v1's mouth sits at 0.846 against 0.775 for the HR
+    teacher's labels on 936 real faces and 0.779 for PASCAL's human labels; chin 1.43 against 1.32 /
+    1.37; nose tip 0.44 against 0.40 / 0.37; jaw width 1.61 against 1.66 / 1.70; brows −0.19
+    against −0.22 / −0.24): everything below the eye line is 0.92 as long, the jaw 1.03 as wide and
+    the brows 1.15 as high. The drawn face follows its points, so pictures and labels stay one."""
+
+    lower_face: float = 1.0
+    jaw_width: float = 1.0
+    brow_height: float = 1.0
+
+
+CONVENTIONS = {"v1": Conventions(), "300w": Conventions(lower_face=0.92, jaw_width=1.03, brow_height=1.15)}
 
 _FLIP = np.array(get_schema("ibug68").flip_permutation)
 # Left-half (image-left) and midline landmark indices; the right half is their mirror image.
@@ -386,8 +408,8 @@ def _mirror_fill(pts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _jaw(idn: Identity, ex: Expression, pts: np.ndarray) -> None:
-    x = _JAW_HALF[:, 0] * idn.face_width
+def _jaw(idn: Identity, ex: Expression, pts: np.ndarray, conv: Conventions = Conventions()) -> None:
+    x = _JAW_HALF[:, 0] * idn.face_width * conv.jaw_width
     x = x * (1.0 + (idn.jaw_width - 1.0) * _JAW_W) * (1.0 + (idn.chin_width - 1.0) * _CHIN_W)
     x = x - idn.cheek_fullness * _CHEEK_W
     y = _JAW_HALF[:, 1] + ex.mouth_open * 0.22 * _OPEN_W
@@ -410,13 +432,13 @@ def _eyes(idn: Identity, ex: Expression, pts: np.ndarray) -> np.ndarray:
     return np.array([(xo + xi) / 2, yo / 2 - 0.01, float(surface_z((xo + xi) / 2)) - 0.03])
 
 
-def _brows(idn: Identity, ex: Expression, pts: np.ndarray) -> None:
+def _brows(idn: Identity, ex: Expression, pts: np.ndarray, conv: Conventions = Conventions()) -> None:
     t = np.linspace(0.0, 1.0, 5)  # 17 (outer) .. 21 (inner)
     inner = -0.19 * idn.eye_spacing
     outer = max(pts[36, 0] - 0.16 * idn.brow_length, -0.86 * idn.face_width)  # tail stays on the face
     x = outer + (inner - outer) * t
     y = -(0.17 + 0.05 * t) * idn.brow_height - 0.11 * idn.brow_arch * np.sin(np.pi * t**0.75)
-    y = y - 0.09 * ex.brow_raise * (0.6 + 0.4 * t) + 0.03 * ex.squint
+    y = (y - 0.09 * ex.brow_raise * (0.6 + 0.4 * t) + 0.03 * ex.squint) * conv.brow_height
     pts[17:22] = np.stack([x, y, surface_z(x) + 0.04], axis=1)
 
 
@@ -551,12 +573,17 @@ def _long_hair(idn: Identity) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]
     return back, (cur_r * np.array([-1.0, 1.0, 1.0]), cur_r)
 
 
-def build_face(idn: Identity, ex: Expression = Expression()) -> FaceGeometry:
-    """The 3-D face of ``idn`` wearing expression ``ex`` (pose is applied at projection)."""
+def build_face(idn: Identity, ex: Expression = Expression(), conventions: str = "v1") -> FaceGeometry:
+    """The 3-D face of ``idn`` wearing expression ``ex`` (pose is applied at projection), its points
+    placed by ``conventions`` (a key of :data:`CONVENTIONS`)."""
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"unknown landmark conventions {conventions!r}; "
+                         f"choose one of {', '.join(CONVENTIONS)}")
+    conv = CONVENTIONS[conventions]
     pts = np.zeros((68, 3))
-    _jaw(idn, ex, pts)
+    _jaw(idn, ex, pts, conv)
     eye_l = _eyes(idn, ex, pts)
-    _brows(idn, ex, pts)
+    _brows(idn, ex, pts, conv)
     nose = _nose(idn, ex, pts)
     _mouth(idn, ex, pts)
     pts = _mirror_fill(pts)
@@ -564,9 +591,9 @@ def build_face(idn: Identity, ex: Expression = Expression()) -> FaceGeometry:
         pts[:, :2] += np.asarray(idn.asymmetry).reshape(68, 2)
     # a longer lower face stretches everything below the eyes, a longer chin below the mouth
     below = pts[:, 1] > 0
-    pts[below, 1] *= idn.face_length
-    nose[nose[:, 1] > 0, 1] *= idn.face_length
-    mouth_y = 0.93 * idn.face_length
+    pts[below, 1] *= idn.face_length * conv.lower_face
+    nose[nose[:, 1] > 0, 1] *= idn.face_length * conv.lower_face
+    mouth_y = 0.93 * idn.face_length * conv.lower_face
     chin = pts[:, 1] > mouth_y + 0.08
     pts[chin, 1] = mouth_y + 0.08 + (pts[chin, 1] - mouth_y - 0.08) * idn.chin_length
     forehead = _forehead(idn)

@@ -109,6 +109,9 @@ class RenderConfig:
     texture_faces: tuple[int, ...] | None = None
     # v3: how much of the drawn light's shading a textured face gets (0: only the photo's own light)
     texture_light: float = 0.0
+    # where the points sit on the face (a key of face_model.CONVENTIONS): "v1" as first drawn,
+    # "300w" moved to match real annotation (jaw, lower-face height, brows)
+    conventions: str = "v1"
 
     @classmethod
     def plain(cls, **overrides) -> RenderConfig:
@@ -203,7 +206,7 @@ def render_face(
     # v3 draws from its own child generator, so its scenes, points and visibility are v1's
     texture_rng = rng.spawn(1)[0] if cfg.style == "v3" else None
     scene = _sample_scene(rng, cfg)
-    geo = build_face(identity, scene.expression)
+    geo = build_face(identity, scene.expression, cfg.conventions)
     view = _place(geo, scene, cfg)
     n = cfg.size * cfg.supersample
     points = view.px(geo.landmarks).astype(np.float32)

@@ -405,7 +405,7 @@ def render_face_photo(identity: Identity, rng: np.random.Generator, cfg) -> _r.R
     scene = _s._sample_scene(rng, cfg)
     look = _sample_look(rng)
     scene.clothes = _muted(rng)
-    geo = build_face(identity, scene.expression)
+    geo = build_face(identity, scene.expression, cfg.conventions)
     view = _s._place(geo, scene, cfg)
     n = cfg.size * cfg.supersample
     points = view.px(geo.landmarks).astype(np.float32)
