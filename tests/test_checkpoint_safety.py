@@ -142,3 +142,18 @@ def test_no_weights_only_false_left_in_the_package():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_malicious_vgg_weights_run_nothing_and_give_no_unsafe_hint(tmp_path):
+    """``--vgg-weights`` goes through the same guard: one line, nothing run, and none of torch's
+    advice to retry with ``weights_only=False``."""
+    from s2ld_core.models.vgg import load_perceptual
+
+    marker = tmp_path / "ran"
+    evil = _evil_checkpoint(tmp_path / "vgg19.pth", marker)
+    with pytest.raises(ValueError) as info:
+        load_perceptual(evil)
+    text = str(info.value)
+    assert "\n" not in text and str(evil) in text and "refused" in text
+    assert "weights_only" not in text and "likely succeed" not in text
+    assert not marker.exists()

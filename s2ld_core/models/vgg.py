@@ -63,11 +63,9 @@ def _read_state_dict(path: Path, features: nn.Sequential) -> dict[str, torch.Ten
     """Read ``path`` and return the entries ``features`` needs, or raise one clear error."""
     if not path.is_file():
         raise FileNotFoundError(f"VGG-19 weights file not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file gets the same one-line message
-        first = (str(exc).splitlines() or [""])[0]
-        raise ValueError(f"{path}: not a readable torch state dict ({type(exc).__name__}: {first})") from exc
+    from ..checkpoints import safe_torch_load
+
+    raw = safe_torch_load(path, "cpu", what="VGG-19 weights file")  # a malicious pickle: refused in one line
     if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise ValueError(f"{path}: expected a state dict of tensors (VGG-19 'features'), "
                          f"got {type(raw).__name__}")
