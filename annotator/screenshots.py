@@ -1,4 +1,4 @@
-"""Screenshots of both tabs for the README and reports, taken in a real headless Chromium.
+"""Screenshots of both tabs for the docs and reports, taken in a real headless Chromium.
 
 ``python -m annotator.screenshots`` serves the app on a free localhost port over a throw-away folder of
 real 25x25 LFW faces (two already annotated, so progress shows), clicks three landmarks on the

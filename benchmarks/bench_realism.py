@@ -115,7 +115,7 @@ def figure(sets: dict[str, np.ndarray], stats: dict, colour: dict, path: Path) -
 
 def sheet(path: Path, n: int = 10) -> None:
     """Renders of each style beside real faces, at 128² and at 32² (area-downscaled, shown enlarged):
-    the renderer's contact sheet in the README. v3 (real LFW skin) first, then v2 and v1."""
+    the renderer's contact sheet in docs/renderer.md. v3 (real LFW skin) first, then v2 and v1."""
     import cv2
 
     from s2ld_core.data.datasets import crop_face

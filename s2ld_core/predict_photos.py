@@ -50,7 +50,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlay", help="folder for each image with boxes and points drawn, and a contact sheet")
     p.add_argument("--flip-test", action="store_true",
                    help="average each face's heatmaps with its mirror image's: more accurate, twice the "
-                        "network time (README, 'The shipped detector')")
+                        "network time (docs/shipped-detector.md)")
     p.add_argument("--device")
 
 

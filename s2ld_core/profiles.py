@@ -19,16 +19,17 @@ Why quick and standard differ from the paper beyond size: far fewer steps than t
 so a 10× larger Adam step on a one-cycle schedule (measured: S1 reaches NME 0.035 on F(HR) in 300
 steps at 1e-3; at the paper's 2e-4 it is still at 57 % NME after 600 steps, worse than the mean
 shape), and G2 sees the broad camera family beside F/G1 (without it a G2 learns the renderer's
-sharp look and nothing of a camera: README, "Choices"), and eq. 15's b and c are lowered per step so
-that the paper's ordering a·l_MSE > b·l_kp > c·l_conf holds (``eq15_weights = "ordered"``; the
-constants held it on 30 of 1,200 standard S4 steps, and S4 on the target-LR test went from 7.72 to
-6.69 % NME with it). The standard profile keeps each term at most a tenth of the one before
+sharp look and nothing of a camera: docs/design-choices.md), and eq. 15's b and c are lowered per
+step so that the paper's ordering a·l_MSE > b·l_kp > c·l_conf holds (``eq15_weights = "ordered"``;
+the constants held it on 30 of 1,200 standard S4 steps, and S4 on the target-LR test went from 7.72
+to 6.69 % NME with it). The standard profile keeps each term at most a tenth of the one before
 (``eq15_ratio = 0.1``): at 3,600 S4 steps the validation set chose it over a half (5.34 against
-5.82 % NME; README, "The shipped detector"). Every profile's S4 runs G2 on the real LR faces with
-BatchNorm on its running statistics (``Stage2Config.real_lr_norm = "running"``): in the quick study
-the validation set chose it over the train-mode forward (7.63 against 8.63 % NME; README). G2/D2
-keep 16 channels at full resolution: their 1×1 head maps those features to K+1 heatmaps per pixel,
-so fewer channels than heatmaps (20 for ``aflw19``) would force cross-talk between landmarks.
+5.82 % NME; docs/experiments/eq15-ordering.md). Every profile's S4 runs G2 on the real LR faces
+with BatchNorm on its running statistics (``Stage2Config.real_lr_norm = "running"``): in the quick
+study the validation set chose it over the train-mode forward (7.63 against 8.63 % NME;
+docs/experiments/quick-study.md). G2/D2 keep 16 channels at full resolution: their 1×1 head maps
+those features to K+1 heatmaps per pixel, so fewer channels than heatmaps (20 for ``aflw19``) would
+force cross-talk between landmarks.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Robust re-weighting has a blind spot: started from the mean (frontal) shape, a t
 peaks sit far from the model and lose their votes, so the fit can stay frontal. The detector
 therefore fits from several starts along the first mode — the head's yaw in the shipped ibug68
 model (62 % of the shape variance) — and keeps, per face, the fit with the lowest robust cost
-(:data:`POSE_STARTS`; measured on the validation set in the README).
+(:data:`POSE_STARTS`; measured on the validation set in docs/experiments/shape-model-starts.md).
 
 Two decodings are offered by :class:`~s2ld_core.inference.LandmarkDetector` and measured in the
 study: ``raw`` (the heatmap peaks) and ``pdm`` (this fit).

@@ -25,10 +25,11 @@ embedded target-LR test set, its HR faces through the run's G1 (the G1-generated
 faces (``pascal-faces-68``, from ``s2ld_core.data.external``) at native resolution and
 through the target camera, raw and shape-model decoding, beside the mean shape. Those test sets
 score; they choose nothing. ``--ablation`` adds S1–S3 at S4's steps and the paper's order tested on
-the target-LR test (``ablation.json``, installed beside the weights). ``--warm-start`` (not in the
-paper) starts S4 from the S2 candidate's G2 instead of from scratch: eq. 12 alone until it has
-converged, then eq. 15 for ``--s4-steps`` at the paper's Adam step; its ablation continues every
-setting from its own eq. 12 run, so all have trained as long.
+the target-LR test (``ablation.json``, installed in the checkout's ``results/``, ``--results``: a
+result, not package data). ``--warm-start`` (not in the paper) starts S4 from the S2 candidate's
+G2 instead of from scratch: eq. 12 alone until it has converged, then eq. 15 for ``--s4-steps`` at
+the paper's Adam step; its ablation continues every setting from its own eq. 12 run, so all have
+trained as long.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue a killed run where it stopped")
     p.add_argument("--install", default=str(ROOT / "s2ld_core" / "weights"), help="where the weights go")
     p.add_argument("--no-install", action="store_true", help="train and score only")
+    p.add_argument("--results", default=str(ROOT / "results"),
+                   help="where --ablation's ablation.json is installed (results stay out of the package)")
     args = p.parse_args(argv)
     if args.eq15_ratio is not None and not 0.0 < args.eq15_ratio <= 1.0:
         p.error(f"--eq15-ratio must be in (0, 1], got {args.eq15_ratio}")  # before any training
@@ -331,7 +334,9 @@ def main(argv=None) -> None:
     if hrld_path is not None:
         shutil.copyfile(hrld_path, target.parent / "hrld.pt")
     if args.ablation:
-        shutil.copyfile(out / "ablation.json", target.parent / "ablation.json")
+        results = Path(args.results)
+        results.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "ablation.json", results / "ablation.json")
     atomic_write_json(target.parent / "evaluation.json", evaluation, indent=1)
     print(f"installed {shipped} as {target}")
 

@@ -119,7 +119,8 @@ class HeatmapDetector:
 
     def init_decoding(self, meta: dict) -> None:
         """The checkpoint's shape model, if it has one, and the default decoding: ``pdm`` where a
-        shape model exists (measured better on held-out rendered faces; README), else ``raw``."""
+        shape model exists (measured better on held-out rendered faces; docs/design-choices.md),
+        else ``raw``."""
         shape = meta.get("shape_model")
         self.shape_model = PointDistributionModel.from_dict(shape) if shape else None
         self.decoding = "pdm" if self.shape_model is not None else "raw"
@@ -138,8 +139,8 @@ class HeatmapDetector:
     def set_flip_test(self, on: bool = True) -> HeatmapDetector:
         """Flip test: each face and its mirror image go through the network in one batch and the
         mirrored face's heatmaps, mirrored back, are averaged with the face's before decoding.
-        Predictions become exactly mirror-consistent; the network's cost doubles (README: measured
-        accuracy and latency of both). Returns ``self`` for chaining."""
+        Predictions become exactly mirror-consistent; the network's cost doubles (docs/shipped-detector.md:
+        measured accuracy and latency of both). Returns ``self`` for chaining."""
         self.flip_test = bool(on)
         return self
 

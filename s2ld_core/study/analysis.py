@@ -207,8 +207,8 @@ def check_claim(
         head = f"Our data **agree only in part** with the paper's ordering S4 ≤ S3 ≤ S2 < S1 (not: {broken})"
     caveat = ("\n\nThe intervals resample the test faces, not training runs: each setting was trained once, "
               "and retraining one recipe with other seeds moved S1 by about half a point of NME at the "
-              "standard profile (README, \"Training noise\"), so a step smaller than that is not settled "
-              "by one run.")
+              "standard profile (docs/experiments/ablation-over-runs.md), so a step smaller than that "
+              "is not settled by one run.")
     return comps, head + ".\n\n" + "\n".join(lines) + caveat
 
 

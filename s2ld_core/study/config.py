@@ -94,7 +94,7 @@ class StudyConfig(YamlConfig):
     # The main G1's real LR. "lfw" (the paper's variant): another real domain, as WIDER FACE is to
     # TinyFace. "target" (quick and standard): the target domain itself, so that G1, D3 and the test
     # share one domain — LFW's sharp faces are 7x sharper than the embedded target camera's, too far
-    # apart for G1's images to teach G2 anything about the target (measured in the README).
+    # apart for G1's images to teach G2 anything about the target (measured: docs/design-choices.md).
     g1_real_lr: str = "lfw"
     schema: str = "aflw19"
     seed: int = 0

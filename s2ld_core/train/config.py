@@ -38,7 +38,7 @@ class OptimConfig:
     lr_decay: float = 0.5
     # "steps": the paper's ×lr_decay at the milestones. "onecycle": warm up to ``lr`` over the first
     # 15 % of the steps, then cosine down to ~0 (Smith's one-cycle; no momentum cycling) — what short
-    # schedules on a CPU need to converge (measured in the README).
+    # schedules on a CPU need to converge (measured: docs/design-choices.md).
     schedule: str = "steps"
 
     def milestone_epochs(self) -> list[int]:
@@ -94,7 +94,8 @@ class Stage2Config:
     # points are for this image (the face structure §3.2.3 asks for), not how sharp or tall the
     # predicted blobs are: the paper's D3 separates the two sets by blob shape alone (l_D3 → 0.0003 by
     # step ~400 in the shipped S4 run). Measured in the quick study's set-up with adv_warmup 0.3: better
-    # on validation, worse on the target-LR test, so no profile turns it on (README, "Design notes").
+    # on validation, worse on the target-LR test, so no profile turns it on
+    # (docs/experiments/tried-not-adopted.md).
     d3_input: str = "heatmaps"
     # Not in the paper: b and c ramp linearly from 0 over this fraction of the run, the paper's
     # "more emphasis on l_MSE … in initial iterations" made explicit. 0 is eq. 15 from the first step.
@@ -122,7 +123,8 @@ class Stage2Config:
     # leave unchanged), or "batch", in train mode (each real batch normalised by its own statistics,
     # which also pull the running ones toward the real pool: PyTorch's default, how S4 ran before).
     # Measured on the S4 started from S2: recomputing its running statistics on its labelled inputs
-    # alone took validation from 5.16 to 4.90 % and the target-LR test from 5.91 to 5.40 % (README).
+    # alone took validation from 5.16 to 4.90 % and the target-LR test from 5.91 to 5.40 %
+    # (docs/experiments/s4-batchnorm.md).
     # In the quick study (same G1 and S1–S3) "running" scored 7.63 % on validation against 8.63 %.
     real_lr_norm: str = "running"
 
