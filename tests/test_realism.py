@@ -120,3 +120,30 @@ def test_real_colour_class_is_held_out_colour_32px_and_capped_per_photo():
     assert max(photos.count(p) for p in set(photos)) <= 5
     chroma = np.abs(real[..., 0].astype(int) - real[..., 2].astype(int)).mean()
     assert chroma > 5  # colour, not grey
+
+
+def test_bench_style_keys_and_the_donor_check(tmp_path):
+    from benchmarks import bench_realism as br
+    from s2ld_core.data.render import RenderConfig
+
+    assert br.render_config("v1") == RenderConfig(style="v1")  # the default protocol's renders
+    assert br.render_config("v1 (split)") == RenderConfig(style="v1")
+    assert br.render_config("v1+300w").conventions == "300w"
+    cfg = br.render_config("v3+real-skin+300w", texture_source="donors")
+    assert (cfg.style, cfg.texture_source, cfg.conventions) == ("v3", "donors", "300w")
+    with pytest.raises(ValueError, match="texture-source"):
+        br.render_config("v3+real-skin")
+    with pytest.raises(ValueError, match="modifier"):
+        br.render_config("v1+shiny")
+    with pytest.raises(ValueError, match="v3 option"):
+        br.render_config("v2+real-skin", texture_source="donors")
+    assert br.split_protocol("v3") and br.split_protocol("v3+300w") and br.split_protocol("v1 (split)")
+    assert not br.split_protocol("v3+real-skin") and not br.split_protocol("v1+300w")
+    from s2ld_core.data.formats.pts import write_pts
+
+    pts = np.stack(np.meshgrid(np.linspace(20, 60, 17), np.linspace(20, 60, 4)), -1).reshape(-1, 2)[:68]
+    cv2.imwrite(str(tmp_path / "photoA__f3.png"), np.full((80, 80, 3), 128, np.uint8))
+    write_pts(tmp_path / "photoA__f3.pts", pts)
+    assert br.donor_photos_apart(str(tmp_path), ["photoB.jpg"]) == 1
+    with pytest.raises(SystemExit, match="shares 1 photo"):
+        br.donor_photos_apart(str(tmp_path), ["photoB.jpg", "photoA.jpg"])
