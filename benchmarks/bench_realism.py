@@ -18,6 +18,20 @@ like-for-like comparison.
 Writes ``reports/benchmarks/realism.json``, ``reports/figures/realism_stats.png`` and the contact
 sheet ``reports/figures/render_styles_vs_real.png`` (v3, v2 and v1 renders beside real faces, 128²
 and 32²).
+
+**Against real colour faces** (``--real real-faces``): the real class is the faces of the real-faces
+folder's held-out photos (``--real-split val``), cut as the detector cuts them from their dlib boxes
+and area-downscaled to 32² in colour (faces whose crop would need upsampling are left out; at most
+``--max-per-photo`` faces a photo); the renders are framed as the detector's crops are and stay in
+colour; the CNN sees RGB, and the folds are grouped by photo, so faces of one photo are never on both
+sides of a split. A style key may carry modifiers: ``v1+300w`` renders with the 300-W landmark
+conventions, ``v3+real-skin`` takes v3's skin from ``--texture-source`` (a 300-W folder of real
+colour faces, e.g. the pseudo-labelled faces of the folder's *training* photos; a donor that shares a
+photo with the real class is refused). Writes ``results/realism_real_colour.json`` and no figure (the
+real class may not be shown in the repository).
+
+    python benchmarks/bench_realism.py --real real-faces --styles v1 v1+300w v2 v3 v3+real-skin \
+        --texture-source runs/real-faces-68/train --seeds 3 --folds 5 --epochs 15
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +52,9 @@ import torch  # noqa: E402
 
 from s2ld_core.data.external import pascal_xml_files  # noqa: E402
 from s2ld_core.data.realism import (  # noqa: E402
+    DETECTOR_FRAMING,
     image_stats,
+    real_colour_faces,
     real_faces,
     realism_score,
     rendered_faces,
@@ -45,6 +62,7 @@ from s2ld_core.data.realism import (  # noqa: E402
 from s2ld_core.data.render import RenderConfig  # noqa: E402
 
 PASCAL_FRAMING = (0.68, 0.0)  # the framing of the detector's 32² crops (datasets.crop_face)
+MODIFIERS = ("300w", "real-skin")  # style key modifiers: "v1+300w", "v3+real-skin", "v3+real-skin+300w"
 
 
 def style_name(style: str) -> str:
@@ -52,11 +70,32 @@ def style_name(style: str) -> str:
     return style.split(" ")[0]
 
 
+def render_config(style: str, texture_source: str | None = None) -> RenderConfig:
+    """The renderer's settings of a meter key: the style, then ``+300w`` (the 300-W landmark
+    conventions) and ``+real-skin`` (v3's skin from ``texture_source``, a 300-W folder)."""
+    base, *mods = style_name(style).split("+")
+    kwargs: dict = {}
+    for mod in mods:
+        if mod not in MODIFIERS:
+            raise ValueError(f"{style!r}: unknown modifier {mod!r}; choose from {', '.join(MODIFIERS)}")
+        if mod == "300w":
+            kwargs["conventions"] = "300w"
+        elif base != "v3":
+            raise ValueError(f"{style!r}: real-skin is a v3 option")
+        elif not texture_source:
+            raise ValueError(f"{style!r}: real-skin needs --texture-source (a 300-W folder of real faces)")
+        else:
+            kwargs["texture_source"] = str(texture_source)
+    return RenderConfig(style=base, **kwargs)
+
+
 def split_protocol(style: str) -> bool:
-    return style_name(style) == "v3" or style.endswith("(split)")
+    cfg = render_config(style, texture_source="-")  # "-": the key alone decides
+    return (cfg.style == "v3" and cfg.texture_source is None) or style.endswith("(split)")
 
 
-def measure(style: str, real: np.ndarray, source: np.ndarray, seeds: int, folds: int, epochs: int) -> dict:
+def measure(style: str, real: np.ndarray, source: np.ndarray, seeds: int, folds: int, epochs: int,
+            texture_source: str | None = None) -> dict:
     """Held-out accuracy and AUC over ``seeds`` repeats. Under the split protocol (v3, which takes its
     skin from LFW faces, or any ``"<style> (split)"``), each repeat runs twice, once per half of LFW:
     the renders may take skin only from one half, and the real class is the other half and the PASCAL
@@ -67,10 +106,10 @@ def measure(style: str, real: np.ndarray, source: np.ndarray, seeds: int, folds:
     for seed in range(seeds):
         for h, texture in enumerate(halves):
             keep = np.ones(len(real), bool)
-            cfg = RenderConfig(style=style_name(style))
+            cfg = render_config(style, texture_source)
             if texture is not None:
                 keep[texture] = False
-                cfg = RenderConfig(style=style_name(style), texture_faces=tuple(int(i) for i in texture))
+                cfg = replace(cfg, texture_faces=tuple(int(i) for i in texture))
             fake = rendered_faces(int(keep.sum()), cfg, seed=seed + 10 * h)
             run = realism_score(real[keep], fake, folds=folds, seed=seed, epochs=epochs)
             run["texture_half"] = None if texture is None else h
@@ -80,6 +119,90 @@ def measure(style: str, real: np.ndarray, source: np.ndarray, seeds: int, folds:
         "auc": float(np.mean([r["auc"] for r in runs])),
         "runs": runs,
     }
+
+
+def _spread(values: list[float]) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def measure_real_colour(style: str, real: np.ndarray, photos: list[str], seeds: int, folds: int,
+                        epochs: int, texture_source: str | None = None, size: int = 32) -> dict:
+    """Held-out accuracy and AUC against real colour faces over ``seeds`` repeats (each: new renders,
+    folds and networks), folds grouped by photo; mean and standard deviation over the repeats."""
+    cfg = render_config(style, texture_source)
+    runs = []
+    for seed in range(seeds):
+        fake = rendered_faces(len(real), cfg, seed=seed, size=size, framing=DETECTOR_FRAMING, grey=False)
+        runs.append(realism_score(real, fake, folds=folds, seed=seed, epochs=epochs, groups=photos,
+                                  colour=True))
+    acc, auc = [r["accuracy"] for r in runs], [r["auc"] for r in runs]
+    return {"accuracy": float(np.mean(acc)), "accuracy_sd": _spread(acc), "auc": float(np.mean(auc)),
+            "auc_sd": _spread(auc), "runs": runs}
+
+
+def donor_photos_apart(texture_source: str, photos: list[str]) -> int:
+    """Refuse a skin donor that shares a photo with the real class (donor faces are named
+    ``<photo stem>__f<k>``, as scripts/pseudo_label.py writes them); returns the donors' count."""
+    from s2ld_core.data.render_texture import folder_texture_pool
+
+    pool = folder_texture_pool(texture_source)
+    donors = {name.rsplit("__f", 1)[0] for name in pool.names}
+    shared = donors & {Path(p).stem for p in photos}
+    if shared:
+        raise SystemExit(f"--texture-source shares {len(shared)} photo(s) with the real class, e.g. "
+                         f"{sorted(shared)[0]}: take the donors from the other split")
+    return len(pool)
+
+
+def main_real_colour(args) -> int:
+    """The meter against real colour faces (``--real real-faces``)."""
+    from s2ld_core.faces import FRAMINGS
+
+    t_all = time.perf_counter()
+    real, photos = real_colour_faces(args.real_root, split=args.real_split, size=args.size,
+                                     min_px=args.min_px, max_per_photo=args.max_per_photo or None)
+    donors = None
+    if any("real-skin" in s for s in args.styles):
+        donors = donor_photos_apart(args.texture_source, photos)
+    min_px = args.min_px if args.min_px is not None else args.size / FRAMINGS["dlib"].scale
+    print(f"real class: {len(real)} faces from {len(set(photos))} photos ({args.real_split}), "
+          f"{args.size}² colour, box side >= {min_px:.1f} px, <= {args.max_per_photo or 'all'} per photo")
+    results, stats = {}, {"real": image_stats(real, colour=True).to_dict()}
+    for style in args.styles:
+        t0 = time.perf_counter()
+        results[style] = measure_real_colour(style, real, photos, args.seeds, args.folds, args.epochs,
+                                             args.texture_source, args.size)
+        results[style]["seconds"] = time.perf_counter() - t0
+        fake = rendered_faces(len(real), render_config(style, args.texture_source), seed=0, size=args.size,
+                              framing=DETECTOR_FRAMING, grey=False)
+        stats[style] = image_stats(fake, colour=True).to_dict()
+        r = results[style]
+        print(f"{style:18s} accuracy {100 * r['accuracy']:5.1f} ± {100 * r['accuracy_sd']:4.1f} %   "
+              f"AUC {r['auc']:.3f} ± {r['auc_sd']:.3f}   ({r['seconds']:.0f} s)", flush=True)
+    payload = {
+        "benchmark": "realism, real colour faces",
+        "real": {"source": "real-faces", "split": args.real_split, "faces": len(real),
+                 "photos": len(set(photos)), "size": args.size, "colour": "RGB",
+                 "framing": "dlib boxes, FRAMINGS['dlib'] (the detector's crop), black outside the photo",
+                 "min_box_px": round(float(min_px), 2), "max_per_photo": args.max_per_photo or None},
+        "rendered": {"framing": "landmark box 68 % of the side, centred (the detector's training crop)",
+                     "render_size": 128, "downscale": "INTER_AREA", "per_repeat": len(real)},
+        "protocol": {"seeds": args.seeds, "folds": args.folds, "epochs": args.epochs,
+                     "cv": "group k-fold by photo (stratified)", "input": "RGB", "spread": "sd over seeds"},
+        "texture_source": {"folder": Path(args.texture_source).name if args.texture_source else None,
+                           "donors": donors},
+        "results": results,
+        "stats": stats,
+        "seconds": time.perf_counter() - t_all,
+        "load_average": os.getloadavg(),
+    }
+    path = Path(args.out or ROOT / "results" / "realism_real_colour.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+    print(f"wrote {path} ({payload['seconds']:.0f} s)")
+    return 0
 
 
 def figure(sets: dict[str, np.ndarray], stats: dict, colour: dict, path: Path) -> None:
@@ -156,11 +279,29 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2, help="repeats (folds, networks and renders)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "realism.json"))
+    ap.add_argument("--real", choices=("lfw+pascal", "real-faces"), default="lfw+pascal",
+                    help="the real class: LFW + PASCAL, 25² grey (default), or real colour faces at 32²")
+    ap.add_argument("--real-root", default=None, help="the real-faces folder (default: real_faces_dir())")
+    ap.add_argument("--real-split", choices=("val", "train", "all"), default="val",
+                    help="which photos of the real-faces folder give the real class")
+    ap.add_argument("--max-per-photo", type=int, default=25,
+                    help="real-faces: at most this many faces a photo (0: all)")
+    ap.add_argument("--min-px", type=float, default=None,
+                    help="real-faces: smallest box side (default: the crop is --size px, never upsampled)")
+    ap.add_argument("--size", type=int, default=32, help="real-faces: the meter's image side")
+    ap.add_argument("--texture-source", default=None,
+                    help="a 300-W folder of real colour faces for the +real-skin styles")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--out", default=None,
+                    help="default reports/benchmarks/realism.json; results/realism_real_colour.json "
+                         "with --real real-faces")
     ap.add_argument("--figure", default=str(ROOT / "reports" / "figures" / "realism_stats.png"))
     ap.add_argument("--sheet", default=str(ROOT / "reports" / "figures" / "render_styles_vs_real.png"))
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    if args.real == "real-faces":
+        return main_real_colour(args)
+    args.out = args.out or str(ROOT / "reports" / "benchmarks" / "realism.json")
     sheet(Path(args.sheet))
     real, source = real_faces()
     pascal_colour, _ = real_faces(size=32, framing=PASCAL_FRAMING, grey=False)
@@ -169,13 +310,15 @@ def main(argv=None) -> int:
     results = {}
     for style in args.styles:
         t0 = time.perf_counter()
-        results[style] = measure(style, real, source, args.seeds, args.folds, args.epochs)
+        results[style] = measure(style, real, source, args.seeds, args.folds, args.epochs,
+                                 args.texture_source)
         results[style]["seconds"] = time.perf_counter() - t0
         if style != style_name(style):
             continue
-        sets[f"render {style}"] = rendered_faces(len(real), RenderConfig(style=style), seed=99)
+        cfg = render_config(style, args.texture_source)
+        sets[f"render {style}"] = rendered_faces(len(real), cfg, seed=99)
         colour[f"render {style}"] = image_stats(
-            rendered_faces(len(real), RenderConfig(style=style), seed=99, size=32, framing=PASCAL_FRAMING,
+            rendered_faces(len(real), cfg, seed=99, size=32, framing=PASCAL_FRAMING,
                            grey=False), colour=True)
     stats = {name: image_stats(ims) for name, ims in sets.items()}
     print(f"{'style':10s} {'held-out accuracy':>18s} {'AUC':>6s}   (real vs as many renders, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -147,3 +148,47 @@ def test_data_config_paints_only_the_training_faces_in_v3(tmp_path):
     v3 = embedded_train_hr(DataConfig(**small, render_style="v3"), progress=False)
     assert np.array_equal(v1.points, v3.points) and not np.array_equal(v1.images, v3.images)
     assert len(list(tmp_path.rglob("train-hr-*.npz"))) == 2  # two cache entries, one per style
+
+
+def _donor_folder(tmp_path, n: int = 3):
+    """A 300-W folder of colour donors: v1 renders (tinted red) with their own points."""
+    from s2ld_core.data.formats.pts import write_pts
+
+    faces = render_dataset(range(700, 700 + n), 1, seed=2, config=RenderConfig.plain())
+    for k, (im, pts) in enumerate(zip(faces.images, faces.points)):
+        red = im.copy()
+        red[..., 1:] //= 2
+        big = cv2.resize(red, (256, 256), interpolation=cv2.INTER_CUBIC)  # larger than the pool's crops
+        cv2.imwrite(str(tmp_path / f"photo{k}__f0.png"), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        write_pts(tmp_path / f"photo{k}__f0.pts", (pts + 0.5) * 2 - 0.5)
+    return tmp_path
+
+
+def test_a_folder_pool_is_colour_framed_like_the_training_crops(tmp_path):
+    pool = render_texture.folder_texture_pool(_donor_folder(tmp_path))
+    size = render_texture.FOLDER_TEXTURE_SIZE
+    assert pool.images.shape == (3, size, size, 3) and pool.images.dtype == np.uint8
+    assert pool.names == ("photo0__f0", "photo1__f0", "photo2__f0") and list(pool.index) == [0, 1, 2]
+    lo, hi = pool.points.min(1), pool.points.max(1)
+    assert np.allclose((hi - lo).max(1), 0.68 * size, atol=0.5)  # landmark box 68 % of the side
+    assert np.allclose((lo + hi) / 2, (size - 1) / 2, atol=0.5)  # centred
+    assert pool.skin_levels.shape == (3, 3) and (pool.skin_levels[:, 0] > pool.skin_levels[:, 1]).all()
+    assert list(render_texture.folder_texture_pool(tmp_path, (2, 0)).names) == ["photo0__f0", "photo2__f0"]
+    with pytest.raises(ValueError, match="texture_faces"):
+        render_texture.folder_texture_pool(tmp_path, (3,))
+    with pytest.raises(ValueError, match="no .pts"):
+        render_texture.folder_texture_pool(tmp_path / "..")
+
+
+def test_texture_source_paints_other_pixels_on_the_same_points(tmp_path):
+    folder = _donor_folder(tmp_path)
+    lfw = render_dataset(range(4), 2, seed=5, config=RenderConfig(style="v3"))
+    real = render_dataset(range(4), 2, seed=5, config=RenderConfig(style="v3", texture_source=str(folder)))
+    again = render_dataset(range(4), 2, seed=5, config=RenderConfig(style="v3", texture_source=str(folder)))
+    assert np.array_equal(lfw.points, real.points) and np.array_equal(lfw.visible, real.visible)
+    assert real.images.tobytes() == again.images.tobytes()
+    for a, b in zip(lfw.images, real.images):
+        assert (np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 6).sum() > 200  # repainted face
+    with pytest.raises(FileNotFoundError, match="texture_source"):
+        render_dataset(range(1), 1, seed=0,
+                       config=RenderConfig(style="v3", texture_source=str(tmp_path / "absent")))

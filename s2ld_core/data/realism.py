@@ -11,6 +11,15 @@ never landmarks; the PASCAL points serve to frame the crop, as a face finder wou
 validation and reports the held-out accuracy and ROC AUC of the pooled out-of-fold scores: 50 % and
 0.5 mean the renders cannot be told from real faces. :func:`image_stats` gives simple statistics to
 show side by side (intensity histogram, log power spectrum, edge density).
+
+**Against real colour faces** (:func:`real_colour_faces`): the faces of a real-faces folder
+(:mod:`.real_faces`, photos with dlib boxes), cut exactly as the detector cuts them (the ``dlib``
+framing of :data:`s2ld_core.faces.FRAMINGS`, black outside the photo) and area-downscaled to 32² in
+colour; only faces whose crop is at least that large are taken, so nothing is upsampled. The renders
+are then framed as the detector's training crops are (landmark box :data:`~s2ld_core.faces.LANDMARK_FILL`
+of the side, centred: :data:`DETECTOR_FRAMING`), in colour, and the classifier sees three channels.
+Faces of one photo are not independent (a crowd photo gives dozens), so :func:`realism_score` takes
+``groups`` and then keeps every group on one side of each split (:func:`group_folds`).
 """
 
 from __future__ import annotations
@@ -28,8 +37,11 @@ __all__ = [
     "LFW_FRAMING",
     "METER_SIZE",
     "METER_ID_BASE",
+    "DETECTOR_FRAMING",
     "frame_face",
     "real_faces",
+    "real_colour_faces",
+    "group_folds",
     "rendered_faces",
     "realism_score",
     "roc_auc",
@@ -40,6 +52,7 @@ METER_SIZE = 25  # LFW's native size
 METER_ID_BASE = 300_000  # renderer identities of the meter: apart from every data set's
 LFW_FRAMING = (1.0, 0.18)  # landmark-box side / crop side, box centre below the crop centre (/ side)
 ROOT = Path(__file__).resolve().parents[2]
+DETECTOR_FRAMING = (0.68, 0.0)  # the detector's crops: landmark box 68 % of the side, centred (crop_face)
 
 
 def frame_face(image: np.ndarray, points: np.ndarray, size: int = METER_SIZE,
@@ -90,6 +103,46 @@ def real_faces(
     return np.stack(lfw + pascal), np.array([0] * len(lfw) + [1] * len(pascal))
 
 
+def real_colour_faces(root=None, split: str = "val", size: int = 32, min_px: float | None = None,
+                      max_per_photo: int | None = None, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Real colour faces of a real-faces folder (``root``; default :func:`~.external.real_faces_dir`),
+    cut as the detector cuts them from dlib boxes (:func:`~.real_faces.crop_boxed_face`) at ``size``²:
+    ``(N, size, size, 3) uint8`` RGB and each face's source photo.
+
+    ``split`` picks photos by :func:`~.real_faces.split_of` (``"val"``, ``"train"`` or ``"all"``).
+    ``min_px`` is the smallest box side taken; by default the one whose crop is ``size`` px wide, so
+    every face is area-downscaled, never upsampled. ``max_per_photo`` caps the faces one photo gives
+    (a random choice fixed by ``seed``, file order kept), so a crowd photo does not make the class."""
+    from ..faces import FRAMINGS
+    from .external import real_faces_dir
+    from .images import read_rgb
+    from .real_faces import crop_boxed_face, faces_of
+
+    root = real_faces_dir() if root is None else Path(root)
+    if root is None:
+        raise FileNotFoundError("real-faces: not found; set $S2LD_REAL_FACES or give the folder's path")
+    if min_px is None:
+        min_px = size / FRAMINGS["dlib"].scale
+    faces = faces_of(root, split, min_px=min_px)
+    if max_per_photo is not None:
+        rng = np.random.default_rng(seed)
+        by_photo: dict[str, list[int]] = {}
+        for i, f in enumerate(faces):
+            by_photo.setdefault(f.photo, []).append(i)
+        keep = sorted(i for idx in by_photo.values()
+                      for i in (idx if len(idx) <= max_per_photo
+                                else rng.choice(idx, max_per_photo, replace=False).tolist()))
+        faces = [faces[i] for i in keep]
+    if not faces:
+        raise ValueError(f"{root}: no faces of at least {min_px:g} px in split {split!r}")
+    crops, image, current = [], None, None
+    for face in faces:
+        if face.photo != current:
+            image, current = read_rgb(root / "images" / face.photo), face.photo
+        crops.append(crop_boxed_face(image, face, size))
+    return np.stack(crops), [f.photo for f in faces]
+
+
 def rendered_faces(n: int, config=None, seed: int = 0, size: int = METER_SIZE, framing=LFW_FRAMING,
                    grey: bool = True, first_id: int = METER_ID_BASE) -> np.ndarray:
     """``n`` renders (one per identity) framed like the real class."""
@@ -112,11 +165,11 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
 
 
-def _net(size: int):
+def _net(size: int, channels: int = 1):
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
         nn.MaxPool2d(2),
@@ -125,9 +178,12 @@ def _net(size: int):
     )
 
 
-def _to_input(images: np.ndarray):
+def _to_input(images: np.ndarray, colour: bool = False):
     import torch
 
+    if colour:  # (N, S, S, 3) RGB -> (N, 3, S, S)
+        rgb = np.ascontiguousarray(images[..., :3].astype(np.float32).transpose(0, 3, 1, 2))
+        return torch.from_numpy(rgb / 127.5 - 1.0)
     grey = images[..., :3].astype(np.float32).mean(-1) if images.ndim == 4 else images.astype(np.float32)
     return torch.from_numpy(grey / 127.5 - 1.0)[:, None]
 
@@ -137,7 +193,7 @@ def _fit_predict(x_train, y_train, x_test, seed: int, epochs: int, batch: int = 
 
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    net = _net(x_train.shape[-1])
+    net = _net(x_train.shape[-1], x_train.shape[1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
     yt = torch.from_numpy(y_train.astype(np.float32))
     n = len(x_train)
@@ -165,20 +221,54 @@ def _fit_predict(x_train, y_train, x_test, seed: int, epochs: int, batch: int = 
     return logits.numpy()
 
 
+def group_folds(labels: np.ndarray, groups, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold per sample, stratified by ``labels`` and grouped by ``groups`` (any hashable per sample):
+    every group lies in one fold. Within each class the groups are shuffled, then dealt largest first
+    to the fold with the fewest samples so far (ties to the lowest fold), so folds stay near equal in
+    size even with a few large groups."""
+    y = np.asarray(labels)
+    g = np.asarray([str(v) for v in groups], dtype=object)
+    if len(g) != len(y):
+        raise ValueError(f"groups: {len(g)} entries for {len(y)} samples")
+    fold = np.empty(len(y), int)
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        names, inverse = np.unique(g[idx], return_inverse=True)
+        order = rng.permutation(len(names))
+        sizes = np.bincount(inverse, minlength=len(names))
+        order = order[np.argsort(-sizes[order], kind="stable")]
+        load = np.zeros(folds, int)
+        of_group = np.empty(len(names), int)
+        for k in order:
+            f = int(np.argmin(load))
+            of_group[k] = f
+            load[f] += sizes[k]
+        fold[idx] = of_group[inverse]
+    return fold
+
+
 def realism_score(real: np.ndarray, rendered: np.ndarray, folds: int = 5, seed: int = 0,
-                  epochs: int = 30) -> dict:
+                  epochs: int = 30, groups=None, colour: bool = False) -> dict:
     """Held-out accuracy and AUC of a small CNN telling ``real`` (label 1) from ``rendered`` (0).
 
     Stratified ``folds``-fold cross validation; every image is scored once by a network that never saw
     it. Accuracy thresholds the logit at 0 and is balanced (the mean of the two classes' accuracies),
-    so unequal class sizes do not move it."""
-    x = _to_input(np.concatenate([real, rendered]))
+    so unequal class sizes do not move it. ``groups`` (one per real face, e.g. its photo) makes the
+    folds grouped (:func:`group_folds`): faces of one group are never on both sides of a split; each
+    render is its own group. ``colour`` feeds the network RGB instead of grey."""
+    x = _to_input(np.concatenate([real, rendered]), colour)
     y = np.concatenate([np.ones(len(real), int), np.zeros(len(rendered), int)])
     rng = np.random.default_rng(seed)
-    fold = np.empty(len(y), int)
-    for cls in (0, 1):
-        idx = np.flatnonzero(y == cls)
-        fold[rng.permutation(idx)] = np.arange(len(idx)) % folds
+    if groups is None:
+        fold = np.empty(len(y), int)
+        for cls in (0, 1):
+            idx = np.flatnonzero(y == cls)
+            fold[rng.permutation(idx)] = np.arange(len(idx)) % folds
+    else:
+        if len(groups) != len(real):
+            raise ValueError(f"groups: {len(groups)} entries for {len(real)} real faces")
+        names = [f"real:{v}" for v in groups] + [f"render:{i}" for i in range(len(rendered))]
+        fold = group_folds(y, names, folds, rng)
     scores = np.zeros(len(y))
     per_fold = []
     for k in range(folds):
@@ -194,6 +284,8 @@ def realism_score(real: np.ndarray, rendered: np.ndarray, folds: int = 5, seed: 
         "folds": folds,
         "epochs": epochs,
         "seed": seed,
+        **({} if groups is None else {"grouped": True, "groups_real": len(set(groups))}),
+        **({"colour": True} if colour else {}),
     }
 
 

@@ -107,6 +107,9 @@ class RenderConfig:
     # v3 only: the share of images textured, and which LFW faces may lend their skin (None: all 100)
     texture_prob: float = 1.0
     texture_faces: tuple[int, ...] | None = None
+    # v3: where the skin comes from: None, LFW's grey faces; a 300-W folder (image + 68-point .pts per
+    # face, e.g. pseudo-labelled real colour faces), colour skin (render_texture.folder_texture_pool)
+    texture_source: str | None = None
     # v3: how much of the drawn light's shading a textured face gets (0: only the photo's own light)
     texture_light: float = 0.0
     # where the points sit on the face (a key of face_model.CONVENTIONS): "v1" as first drawn,
@@ -222,10 +225,12 @@ def render_face(
     textured = texture_rng is not None and texture_rng.random() < cfg.texture_prob
     _draw_face(ctx, vis_geo, regions, features=not textured)  # a texture will cover drawn features
     if textured:
-        from .render_texture import paint_real_texture, texture_pool
+        from .render_texture import folder_texture_pool, paint_real_texture, texture_pool
 
         faces = None if cfg.texture_faces is None else tuple(cfg.texture_faces)  # a list from a config
-        paint_real_texture(ctx, texture_pool(faces))
+        pool = (texture_pool(faces) if cfg.texture_source is None
+                else folder_texture_pool(cfg.texture_source, faces))
+        paint_real_texture(ctx, pool)
         # the texture was lit when it was photographed: the drawn light would shade it twice
         scene.ambient = 1.0 - cfg.texture_light * (1.0 - scene.ambient)
         scene.specular *= cfg.texture_light

@@ -20,6 +20,16 @@ brows, eyes, nose and closed mouth that the texture would cover are not drawn at
 person wears is fixed by the identity (``identity_id`` modulo the pool), so identities stay
 persistent; whether an image is textured (``RenderConfig.texture_prob``) is drawn from a generator
 spawned from the image's, so v3's points, visibility and scene are v1's, byte for byte.
+
+**Real colour skin** (``RenderConfig.texture_source``): instead of LFW, the pool can be a folder of
+real colour faces in 300-W layout (an image and its 68-point ``.pts`` per face), e.g. the
+pseudo-labelled large faces that ``scripts/pseudo_label.py`` writes from a real-faces folder
+(:func:`folder_texture_pool`). Each face is framed as the training crops are (landmark box 68 % of a
+128² crop, area-downscaled) and kept in colour; the tint then works per channel, mapping the
+texture's own skin colour (the same cheek and nose samples) onto the identity's skin tone, so the
+face keeps the photo's colour variation (lips, cheeks, shading, eye whites) and meets the drawn neck
+and ears without a seam. Use the training photos' faces only where a check set comes from the same
+folder's held-out photos.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ __all__ = [
     "POINTS_FILE",
     "TexturePool",
     "texture_pool",
+    "folder_texture_pool",
+    "FOLDER_TEXTURE_SIZE",
     "forehead_anchors",
     "warp_texture",
     "paint_real_texture",
@@ -51,17 +63,22 @@ _LIFT = 0.45  # forehead anchors: brows moved up by this fraction of the mouth-t
 _INNER_MOUTH = np.arange(60, 68)
 _SUB_BITS = 4  # sub-pixel bits when rasterising triangles
 _SUB = 1 << _SUB_BITS
+FOLDER_TEXTURE_SIZE = 128  # side of a folder pool's face crops (landmark box 68 % of it, ~87 px)
+_FOLDER_FILL = 0.68
 
 
 @dataclass(frozen=True)
 class TexturePool:
-    """Real faces to take skin from: ``images`` (N, H, W) float32 grey in [0, 1], ``points`` (N, 68, 2)
-    in their pixels, ``index`` the LFW index of each (so a caller can keep a held-out part apart)."""
+    """Real faces to take skin from: ``images`` (N, H, W) float32 grey in [0, 1] (LFW) or
+    (N, H, W, 3) uint8 RGB (a folder pool), ``points`` (N, 68, 2) in their pixels, ``index`` the LFW
+    index (or the folder's file index) of each, so a caller can keep a held-out part apart, and
+    ``names`` the folder pool's face names (file stems)."""
 
     images: np.ndarray
     points: np.ndarray
     index: np.ndarray
     labelled_by: str
+    names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -69,8 +86,10 @@ class TexturePool:
     @functools.cached_property
     def skin_levels(self) -> np.ndarray:
         """Each texture's typical skin level (:func:`_skin_median`): the grey that the tint maps onto
-        the identity's skin tone. Computed once per pool, not once per render."""
-        return np.array([_skin_median(t, p) for t, p in zip(self.images, self.points)], np.float32)
+        the identity's skin tone; one per channel for a colour pool. Computed once per pool, not
+        once per render."""
+        floor = 0.05 if self.images.dtype != np.uint8 else 0.05 * 255.0
+        return np.array([_skin_median(t, p, floor) for t, p in zip(self.images, self.points)], np.float32)
 
 
 @functools.lru_cache(maxsize=1)
@@ -101,6 +120,70 @@ def texture_pool(indices: tuple[int, ...] | None = None) -> TexturePool:
     if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(pool):
         raise ValueError(f"RenderConfig.texture_faces: indices must lie in 0..{len(pool) - 1}, at least one")
     return TexturePool(pool.images[idx], pool.points[idx], idx, pool.labelled_by)
+
+
+def _frame_texture(image: np.ndarray, points: np.ndarray, size: int,
+                   fill: float = _FOLDER_FILL) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` cropped square around its landmark box (box ``fill`` of the side, centred) at
+    ``size``²: through a crop at native scale, then area-downscaled (upsampled bicubically only when
+    the face is smaller than ``size``). Returns the crop and the points in it."""
+    from ..geometry import apply_affine, similarity_matrix
+
+    pts = np.asarray(points, np.float64)
+    lo, hi = pts.min(0), pts.max(0)
+    side = max(float((hi - lo).max()), 1.0) / fill
+    centre = (lo + hi) / 2.0
+    work = max(size, int(np.ceil(side)))
+    m = similarity_matrix(tuple(centre), 0.0, work / side,
+                          translate=(work / 2.0 - 0.5 - centre[0], work / 2.0 - 0.5 - centre[1]))
+    crop = cv2.warpAffine(image, m, (work, work), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    out = apply_affine(m, pts)
+    if work != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        out = (out + 0.5) * (size / work) - 0.5
+    return crop, out.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def _folder_pool(root: str, size: int) -> TexturePool:
+    from .formats import read_pts
+    from .images import read_rgb
+
+    folder = Path(root)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"RenderConfig.texture_source: {root} is not a folder")
+    files = sorted(folder.glob("*.pts"))
+    if not files:
+        raise ValueError(f"RenderConfig.texture_source: {root} holds no .pts files (expected 300-W layout)")
+    images, points, names = [], [], []
+    for f in files:
+        image_path = next((f.with_suffix(e) for e in (".png", ".jpg", ".jpeg") if f.with_suffix(e).exists()),
+                          None)
+        if image_path is None:
+            raise ValueError(f"{f}: no image (.png, .jpg) beside it")
+        pts = read_pts(f, expected_points=68)
+        if not np.isfinite(pts).all():
+            raise ValueError(f"{f}: every one of the 68 points must be placed to lend a texture")
+        crop, p = _frame_texture(read_rgb(image_path), pts, size)
+        images.append(crop)
+        points.append(p)
+        names.append(f.stem)
+    return TexturePool(np.stack(images), np.stack(points), np.arange(len(files)),
+                       f"{folder.name}/*.pts", tuple(names))
+
+
+def folder_texture_pool(root: str | Path, indices: tuple[int, ...] | None = None,
+                        size: int = FOLDER_TEXTURE_SIZE) -> TexturePool:
+    """A colour texture pool from a 300-W folder (every ``*.pts`` with its image beside it, sorted by
+    name), or its faces at ``indices``. Read once per folder and process."""
+    pool = _folder_pool(str(Path(root).expanduser().resolve()), int(size))
+    if indices is None:
+        return pool
+    idx = np.asarray(sorted({int(i) for i in indices}), np.int64)
+    if len(idx) == 0 or idx.min() < 0 or idx.max() >= len(pool):
+        raise ValueError(f"RenderConfig.texture_faces: indices must lie in 0..{len(pool) - 1}, at least one")
+    return TexturePool(pool.images[idx], pool.points[idx], idx, pool.labelled_by,
+                       tuple(pool.names[i] for i in idx))
 
 
 def forehead_anchors(points: np.ndarray, lift: float = _LIFT) -> np.ndarray:
@@ -162,7 +245,8 @@ def _warp_box(texture: np.ndarray, src_points: np.ndarray, dst_points: np.ndarra
     patch = cv2.remap(np.asarray(texture, np.float32), mx, my, cv2.INTER_CUBIC,
                       borderMode=cv2.BORDER_REPLICATE)
     inside = label >= 0
-    return np.where(inside, patch, np.float32(0.0)), inside, (int(x0), int(y0), int(x1), int(y1))
+    keep = inside if patch.ndim == 2 else inside[..., None]
+    return np.where(keep, patch, np.float32(0.0)), inside, (int(x0), int(y0), int(x1), int(y1))
 
 
 def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.ndarray,
@@ -174,7 +258,7 @@ def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.nda
     Each triangle is rasterised into a label image and every covered pixel is mapped by its
     triangle's affine, then the texture is sampled there (bicubic). Coinciding destination points (a
     closed mouth's inner lips) are triangulated once."""
-    out, mask = np.zeros(shape, np.float32), np.zeros(shape, bool)
+    out, mask = np.zeros(tuple(shape) + np.shape(texture)[2:], np.float32), np.zeros(shape, bool)
     warped = _warp_box(texture, src_points, dst_points, shape)
     if warped is not None:
         patch, inside, (x0, y0, x1, y1) = warped
@@ -182,15 +266,17 @@ def warp_texture(texture: np.ndarray, src_points: np.ndarray, dst_points: np.nda
     return out, mask
 
 
-def _skin_median(texture: np.ndarray, points: np.ndarray) -> float:
-    """The texture's typical skin level: the median over both cheeks and the nose bridge."""
+def _skin_median(texture: np.ndarray, points: np.ndarray, floor: float = 0.05):
+    """The texture's typical skin level: the median over both cheeks and the nose bridge (per
+    channel for a colour texture), at least ``floor``."""
     p = np.asarray(points)
     samples = np.vstack([p[[1, 2, 3, 31]] * 0.5 + p[[36, 36, 48, 48]] * 0.5,
                          p[[15, 14, 13, 35]] * 0.5 + p[[45, 45, 54, 54]] * 0.5,
                          p[27:30]])
-    h, w = texture.shape
+    h, w = texture.shape[:2]
     xy = np.clip(np.round(samples).astype(int), 0, [w - 1, h - 1])
-    return float(max(np.median(texture[xy[:, 1], xy[:, 0]]), 0.05))
+    level = np.maximum(np.median(texture[xy[:, 1], xy[:, 0]], axis=0), floor)
+    return float(level) if texture.ndim == 2 else level.astype(np.float32)
 
 
 def paint_real_texture(ctx, pool: TexturePool, strength: float = 1.0) -> None:
@@ -209,7 +295,7 @@ def paint_real_texture(ctx, pool: TexturePool, strength: float = 1.0) -> None:
     inner = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
     region = np.zeros((y1 - y0, x1 - x0), np.float32)
     region[inner] = inside
-    level = np.zeros_like(region)
+    level = np.zeros(region.shape + patch.shape[2:], np.float32)
     level[inner] = patch
     if ctx.scene.expression.mouth_open > MOUTH_OPEN_SHOWS:  # keep the drawn mouth interior
         cv2.fillPoly(region, [np.round(ctx.pts[_INNER_MOUTH] - [x0, y0]).astype(np.int32)], 0.0)
@@ -219,7 +305,8 @@ def paint_real_texture(ctx, pool: TexturePool, strength: float = 1.0) -> None:
     gain = np.asarray(ctx.idn.skin_rgb, np.float32) / pool.skin_levels[k]
     # tinted in uint8 (saturating; the texture is >= 0), one plane per channel: OpenCV's per-plane
     # passes cost a tenth of NumPy broadcasting over a trailing axis of three
-    tinted = cv2.merge([cv2.convertScaleAbs(level, alpha=float(g)) for g in gain])
+    planes = [level] * 3 if level.ndim == 2 else [level[..., c] for c in range(3)]
+    tinted = cv2.merge([cv2.convertScaleAbs(plane, alpha=float(g)) for plane, g in zip(planes, gain)])
     roi = ctx.img[y0:y1, x0:x1]
     roi[:] = cv2.blendLinear(tinted, roi, a, np.float32(1.0) - a)
 
