@@ -1,0 +1,83 @@
+"""Verdicts over training runs: the t-interval of the per-run differences and the comparison of several
+runs' ``evaluation.json``, checked against figures computed by hand."""
+
+from __future__ import annotations
+
+import builtins
+
+import pytest
+
+from s2ld_core.study import analysis
+from s2ld_core.study.analysis import ONE_RUN, compare_runs, t975, verdict_over_runs
+
+
+def test_three_runs_give_the_hand_computed_t_interval():
+    # mean = -0.23/3 = -0.07667; sd = sqrt(0.43487/2) = 0.46628; t(0.975, 2) = 4.3027;
+    # half-width = 4.3027 * 0.46628 / sqrt(3) = 1.1583 (1.1581 with sd rounded to 0.4662)
+    v = verdict_over_runs([-0.59, 0.32, 0.04], claim="S4 <= S1")
+    assert v["runs"] == 3
+    assert v["mean"] == pytest.approx(-0.07667, abs=1e-4)
+    assert v["sd"] == pytest.approx(0.4662, abs=1e-3)
+    assert v["t"] == pytest.approx(4.3027, abs=1e-4)
+    assert v["half_width"] == pytest.approx(1.1581, abs=1e-3)
+    assert v["ci95"] == pytest.approx([-0.07667 - 1.1583, -0.07667 + 1.1583], abs=1e-3)
+    assert v["holds"] and v["verdict"] == "holds (within noise)"
+
+
+def test_verdict_words_match_the_per_face_ones():
+    assert verdict_over_runs([-1.0, -1.2, -0.9])["verdict"] == "clearly holds"
+    assert verdict_over_runs([1.0, 1.2, 0.9])["verdict"] == "clearly violated"
+    assert verdict_over_runs([0.5, -0.3, 0.4])["verdict"] == "violated (within noise)"
+    # a strict claim is not met by a zero mean
+    assert not verdict_over_runs([0.1, -0.1], claim="S2 < S1")["holds"]
+    assert verdict_over_runs([0.1, -0.1], claim="S3 <= S2")["holds"]
+
+
+def test_one_run_has_no_interval():
+    v = verdict_over_runs([-0.4])
+    assert v["verdict"] == ONE_RUN == "one run: no interval over runs"
+    assert v["ci95"] is None and v["sd"] is None and v["mean"] == pytest.approx(-0.4)
+    with pytest.raises(ValueError):
+        verdict_over_runs([])
+
+
+def test_t_table_without_scipy(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_scipy(name, *args, **kwargs):
+        if name.startswith("scipy"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_scipy)
+    assert t975(2) == 4.3027 and t975(30) == 2.0423
+    assert t975(60) == pytest.approx(2.0003, abs=1e-3)
+    assert analysis.verdict_over_runs([-0.59, 0.32, 0.04])["t"] == 4.3027
+
+
+def _run(s4: dict[str, float], s1: dict[str, float]) -> dict:
+    def cand(values):
+        return {name: {"faces": 43, "raw": v + 2, "pdm": v, "mean shape": 11.0} for name, v in values.items()}
+
+    return {"shipped": "S4", "candidates": {"S4": cand(s4), "S1": cand(s1)}}
+
+
+def test_compare_runs_over_hand_made_evaluations():
+    runs = [_run({"a": 5.0, "b": 7.0}, {"a": 5.59, "b": 7.5}),
+            _run({"a": 5.32, "b": 7.0}, {"a": 5.0, "b": 7.6}),
+            _run({"a": 5.04, "b": 7.0}, {"a": 5.0, "b": 7.4})]
+    out = compare_runs(runs, "S4", "S1", ["a", "b"])
+    a = out["a"]
+    assert a["faces"] == 43
+    assert a["left"]["values"] == [5.0, 5.32, 5.04] and a["right"]["values"] == [5.59, 5.0, 5.0]
+    assert a["left"]["mean"] == pytest.approx(5.12)
+    assert a["difference"]["differences"] == pytest.approx([-0.59, 0.32, 0.04])
+    assert a["difference"]["half_width"] == pytest.approx(1.1581, abs=1e-3)
+    assert a["difference"]["claim"] == "S4 <= S1"
+    assert a["difference"]["verdict"] == "holds (within noise)"
+    assert out["b"]["difference"]["mean"] == pytest.approx(-0.5)
+    assert out["b"]["difference"]["verdict"] == "clearly holds"
+    assert compare_runs(runs[:1], "S4", "S1", ["a"])["a"]["difference"]["verdict"] == ONE_RUN
+    with pytest.raises(ValueError, match="run 1 has no 'S4' on 'c'"):
+        compare_runs([{"candidates": {"S4": {"c": {"pdm": 1.0}}, "S1": {"c": {"pdm": 1.0}}}}, runs[1]],
+                     "S4", "S1", ["c"])
