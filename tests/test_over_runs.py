@@ -4,6 +4,9 @@ runs' ``evaluation.json``, checked against figures computed by hand."""
 from __future__ import annotations
 
 import builtins
+import importlib.util
+import json
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +84,28 @@ def test_compare_runs_over_hand_made_evaluations():
     with pytest.raises(ValueError, match="run 1 has no 'S4' on 'c'"):
         compare_runs([{"candidates": {"S4": {"c": {"pdm": 1.0}}, "S1": {"c": {"pdm": 1.0}}}}, runs[1]],
                      "S4", "S1", ["c"])
+
+
+def test_compare_over_runs_script_prints_the_table_and_writes_the_json(tmp_path, capsys):
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("compare_over_runs", root / "scripts/compare_over_runs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    runs = []
+    for i, (s4, s1) in enumerate([(5.0, 5.59), (5.32, 5.0), (5.04, 5.0)]):
+        run = tmp_path / f"s{i}"
+        run.mkdir()
+        ev = _run({"val": 4.0, "a": s4}, {"val": 4.5, "a": s1}) | {"chosen_on": ["val"]}
+        (run / "evaluation.json").write_text(json.dumps(ev))
+        runs.append(str(run))
+    out = tmp_path / "out" / "s4_vs_s1.json"
+    result = script.main(["--runs", *runs, "--left", "S4", "--right", "S1", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "| val † | 4.00 ± 0.00 | 4.50 ± 0.00 | -0.50 | [-0.50, -0.50] | clearly holds |" in text
+    assert "| a | 5.12 ± 0.17 | 5.20 ± 0.34 | -0.08 | [-1.23, +1.08] | holds (within noise) |" in text
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert saved["runs"] == runs and saved["command"].startswith("python scripts/compare_over_runs.py --runs")
+    assert saved["sets"]["a"]["left"]["values"] == [5.0, 5.32, 5.04]
+    with pytest.raises(SystemExit, match="evaluation.json: not found"):
+        script.main(["--runs", str(tmp_path / "missing"), "--left", "S4", "--right", "S1"])
