@@ -109,3 +109,78 @@ def test_compare_over_runs_script_prints_the_table_and_writes_the_json(tmp_path,
     assert saved["sets"]["a"]["left"]["values"] == [5.0, 5.32, 5.04]
     with pytest.raises(SystemExit, match="evaluation.json: not found"):
         script.main(["--runs", str(tmp_path / "missing"), "--left", "S4", "--right", "S1"])
+
+
+# ----------------------------------------------------------------------------- s2ld study --runs K
+
+
+def _fake_ablation_metrics(run: Path, s4: float, s1: float, diff: float) -> None:
+    (run / "metrics").mkdir(parents=True, exist_ok=True)
+    table = [{"method": "mean shape", "nme": 0.2}, {"method": "S1", "nme": s1, "nme_generated": s1 - 0.01},
+             {"method": "S4", "nme": s4, "nme_generated": s4 - 0.01}]
+    claim = [{"claim": "S4 <= S1", "difference": diff, "ci95": [diff - 0.004, diff + 0.004],
+              "verdict": "clearly holds" if diff + 0.004 < 0 else "holds (within noise)"}]
+    (run / "metrics" / "03_ablations.json").write_text(json.dumps({"table": table, "claim": claim}))
+
+
+def test_training_seed_moves_training_only():
+    from s2ld_core.study.config import study_config
+
+    cfg = study_config("quick", seed=3)
+    assert cfg.training_seed == 3 and cfg.train_config("stage1").seed == 3
+    cfg = study_config("quick", seed=3, train_seed=5)
+    assert cfg.train_config("stage1").seed == 5 and cfg.train_config("stage2", "S4").seed == 5
+    assert cfg.seed == 3  # the test sets, cameras and probes keep the data seed
+
+
+def test_over_runs_table_and_claims(tmp_path):
+    from s2ld_core.study.over_runs import aggregate, markdown
+
+    runs = []
+    for i, (s4, s1) in enumerate([(0.0500, 0.0559), (0.0532, 0.0500), (0.0504, 0.0500)]):
+        runs.append(tmp_path / f"seed{i}")
+        _fake_ablation_metrics(runs[-1], s4, s1, s4 - s1)
+    (tmp_path / "seed9").mkdir()  # a run whose notebook 03 did not run
+    result = aggregate([*runs, tmp_path / "seed9"])
+    assert result["missing"] == [str(tmp_path / "seed9")] and len(result["runs"]) == 3
+    s4 = next(r for r in result["table"] if r["method"] == "S4")
+    assert s4["runs"] == 3 and s4["nme"] == pytest.approx(0.0512)
+    assert s4["nme_values"] == [0.05, 0.0532, 0.0504] and "nme_generated_sd" in s4
+    assert next(r for r in result["table"] if r["method"] == "mean shape")["runs"] == 3
+    (claim,) = result["claims"]["claim"]
+    assert claim["over_runs"]["differences"] == pytest.approx([-0.0059, 0.0032, 0.0004])
+    assert claim["over_runs"]["half_width"] == pytest.approx(0.011581, abs=1e-5)
+    assert claim["over_runs"]["verdict"] == "holds (within noise)"
+    assert claim["per_run"][0]["verdict"] == "clearly holds"  # one run's faces said more than the runs do
+    text = markdown(result)
+    assert "| S4 | 3 | 5.12 ± 0.17 |" in text
+    assert "| S4 <= S1 | -0.59 [-0.99, -0.19]; +0.32 [-0.08, +0.72]; +0.04 [-0.36, +0.44] | -0.08 " in text
+    assert "holds (within noise) |" in text and "Not counted" in text
+
+
+def test_study_runs_k_trains_each_seed_in_its_folder_and_writes_over_runs(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from s2ld_core.study import runner
+
+    seen = []
+
+    def fake_run_study(cfg, notebooks, nb_dir, **kwargs):
+        seen.append((cfg.seed, cfg.training_seed, Path(cfg.run_dir)))
+        r = cfg.training_seed - 7
+        _fake_ablation_metrics(Path(cfg.run_dir), 0.05 + 0.001 * r, 0.06, -0.01 + 0.001 * r)
+
+    monkeypatch.setattr(runner, "run_study", fake_run_study)
+    parser = argparse.ArgumentParser()
+    runner.add_study_arguments(parser)
+    out = tmp_path / "study"
+    runner.main_study(parser.parse_args(["--runs", "2", "--seed", "7", "--out", str(out), "--only", "03"]))
+    assert seen == [(7, 7, out / "seed7"), (7, 8, out / "seed8")]
+    saved = json.loads((out / "over_runs.json").read_text())
+    assert saved["claims"]["claim"][0]["over_runs"]["runs"] == 2
+    assert (out / "over_runs.md").read_text().startswith("**Table 1 over 2 training runs**")
+    assert "| S4 <= S1 |" in capsys.readouterr().out
+    runner.main_study(parser.parse_args(["--runs", "3", "--out", str(out), "--dry-run"]))
+    assert "# --runs 3: training seeds 0, 1, 2 (data seed 0)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--runs must be >= 1"):
+        runner.main_study(parser.parse_args(["--runs", "0", "--out", str(out)]))
