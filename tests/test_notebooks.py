@@ -18,6 +18,7 @@ from study_params import TINY_STUDY
 
 from s2ld_core.study import runner
 from s2ld_core.study.config import NOTEBOOKS, study_config
+from s2ld_core.study.evaluation import DLIB_ROW
 from s2ld_core.study.notebooks import problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,9 +127,12 @@ def test_02_records_s4_training_and_scores(tiny_study):
 def test_03_records_table_1_and_the_claim(tiny_study):
     m = _metrics(tiny_study, "03_ablations")
     methods = [r["method"] for r in m["table"]]
+    dlib = [DLIB_ROW] if DLIB_ROW in methods else []  # an optional extra; otherwise a note says why
     assert methods == [
-        "mean shape", "upscale + HR-LD", "bicubic SR + HR-LD", "S1", "S2", "S3", "S4", "S4, raw decoding"
+        "mean shape", "upscale + HR-LD", "bicubic SR + HR-LD", *dlib,
+        "S1", "S2", "S3", "S4", "S4, raw decoding",
     ]
+    assert bool(dlib) != any(n.startswith(DLIB_ROW) for n in m["table_notes"])
     for row in m["table"]:
         assert _finite_positive(row["nme"]) and _finite_positive(row["nme_generated"]), row
         assert {"auc@0.08", "auc@0.10", "fr@0.08", "fr@0.10", "train_seconds", "ms_per_face"} <= set(row)

@@ -325,6 +325,36 @@ def test_claim_check_says_plainly_whether_the_data_agree():
     assert "not training runs" in text  # the faces' intervals do not cover retraining
 
 
+def test_dlib_row_is_a_note_when_dlib_is_absent_and_scores_in_the_studys_schema(monkeypatch, tmp_path):
+    import numpy as np
+
+    from s2ld_core.inference import dlib68
+    from s2ld_core.study.evaluation import DLIB_ROW, external_baselines
+
+    def unavailable(*_, **__):
+        raise dlib68.TeacherUnavailable(f"dlib's 68-point predictor needs dlib: {dlib68.INSTALL_HINT}")
+
+    monkeypatch.setattr(dlib68, "Dlib68Baseline", unavailable)
+    rows, notes = external_baselines("ibug68")
+    assert rows == {} and len(notes) == 1 and "\n" not in notes[0]
+    assert notes[0].startswith(f"{DLIB_ROW}: not run (") and "pip install" in notes[0]
+    page = report._ablation(tmp_path, {"table": [{"method": "S4", "nme": 0.1}], "table_notes": notes})
+    assert "not run" in page and "S4" in page
+
+    class Fake:  # stands in for dlib: the 68 points of the mean shape, the detectors' interface
+        name, schema = DLIB_ROW, "ibug68"
+
+        def predict(self, images, batch_size=None):
+            return np.tile(np.arange(136, dtype=np.float32).reshape(68, 2), (len(images), 1, 1)), None
+
+    monkeypatch.setattr(dlib68, "Dlib68Baseline", Fake)
+    rows, notes = external_baselines("five")
+    (det, seconds), = rows.values()
+    assert notes == [] and list(rows) == [DLIB_ROW] and seconds is None  # trained elsewhere: no time
+    points, conf = det.predict(np.zeros((2, 32, 32, 3), np.uint8))
+    assert det.schema == "five" and points.shape == (2, 5, 2) and conf.shape == (2, 5)
+
+
 def test_widgets_degrade_to_static_output(monkeypatch):
     monkeypatch.setenv(steps.STATIC_ENV, "1")
     assert steps.widgets_enabled() is False

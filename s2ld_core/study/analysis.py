@@ -212,6 +212,112 @@ def check_claim(
     return comps, head + ".\n\n" + "\n".join(lines) + caveat
 
 
+# ============================================================================= verdicts over training runs
+
+# t(0.975, dof) for dof 1–30, used when scipy is not importable.
+_T975 = (
+    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+    2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+    2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
+)
+ONE_RUN = "one run: no interval over runs"
+
+
+def t975(dof: int) -> float:
+    """The 97.5 % quantile of Student's t with ``dof`` degrees of freedom (two-sided 95 %)."""
+    if dof < 1:
+        raise ValueError(f"t975: needs at least one degree of freedom, got {dof}")
+    try:
+        from scipy.stats import t
+    except ImportError:
+        if dof <= len(_T975):
+            return _T975[dof - 1]
+        z = 1.959963985  # Cornish–Fisher expansion around the normal quantile: < 1e-4 off above 30
+        return z + (z**3 + z) / (4 * dof) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+    return float(t.ppf(0.975, dof))
+
+
+def _claim_op(claim: str) -> str:
+    for op in ("<=", "≤", "<"):
+        if op in claim:
+            return "<=" if op == "≤" else op
+    raise ValueError(f"claim {claim!r}: say 'left <= right' or 'left < right'")
+
+
+def verdict_over_runs(differences: Sequence[float], claim: str = "left <= right") -> dict[str, Any]:
+    """The claim ``left op right`` judged over training runs, not faces.
+
+    ``differences`` are ``left − right`` mean NMEs, one per training run (the same units out as in).
+    Returns the number of runs, their mean and sample standard deviation, the 95 % Student-t interval
+    of the mean over runs (K − 1 degrees of freedom) and a verdict in the words of
+    :attr:`Comparison.verdict`: ``clearly holds`` / ``clearly violated`` when the interval lies
+    entirely on one side of zero, ``holds (within noise)`` / ``violated (within noise)`` when it
+    straddles it. One run has no spread: no interval, and the verdict says so.
+    """
+    d = np.asarray(differences, np.float64).ravel()
+    if d.size == 0:
+        raise ValueError("verdict_over_runs: no runs")
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f"verdict_over_runs: a difference is not finite: {d.tolist()}")
+    op = _claim_op(claim)
+    mean = float(d.mean())
+    holds = mean < 0 or (op == "<=" and mean == 0)
+    out: dict[str, Any] = {"claim": claim, "runs": int(d.size), "differences": d.tolist(), "mean": mean,
+                           "sd": None, "t": None, "half_width": None, "ci95": None, "holds": holds}
+    if d.size == 1:
+        out["verdict"] = ONE_RUN
+        return out
+    sd = float(d.std(ddof=1))
+    t = t975(d.size - 1)
+    half = t * sd / np.sqrt(d.size)
+    low, high = mean - half, mean + half
+    clear = high < 0 or low > 0
+    out.update(sd=sd, t=t, half_width=float(half), ci95=[float(low), float(high)])
+    out["verdict"] = f"{'clearly ' if clear else ''}{'holds' if holds else 'violated'}" + (
+        "" if clear else " (within noise)"
+    )
+    return out
+
+
+def _mean_sd(values: Sequence[float]) -> dict[str, Any]:
+    v = np.asarray(values, np.float64)
+    return {"values": v.tolist(), "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else None}
+
+
+def compare_runs(
+    evaluations: Sequence[Mapping[str, Any]], left: str, right: str, sets: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """``left ≤ right`` over training runs, set by set.
+
+    ``evaluations`` are several runs' ``evaluation.json`` dicts (``{"candidates": {name: {set:
+    {"faces", "raw", "pdm", "mean shape"}}}}``, as ``scripts/train_weights.py`` writes them); the
+    figure compared is ``"pdm"``, the decoding that is shipped. Returns, per set, each side's per-run
+    values with their mean and sd, and :func:`verdict_over_runs` of the per-run differences.
+    """
+    if not evaluations:
+        raise ValueError("compare_runs: no runs")
+    out: dict[str, dict[str, Any]] = {}
+    for name in sets:
+        sides: dict[str, list[float]] = {left: [], right: []}
+        faces = set()
+        for i, ev in enumerate(evaluations):
+            for side in (left, right):
+                try:
+                    entry = ev["candidates"][side][name]
+                except KeyError:
+                    raise ValueError(f"compare_runs: run {i} has no {side!r} on {name!r}") from None
+                sides[side].append(float(entry["pdm"]))
+                faces.add(entry.get("faces"))
+        diffs = [a - b for a, b in zip(sides[left], sides[right])]
+        out[name] = {
+            "faces": faces.pop() if len(faces) == 1 else sorted(faces, key=str),
+            "left": _mean_sd(sides[left]),
+            "right": _mean_sd(sides[right]),
+            "difference": verdict_over_runs(diffs, claim=f"{left} <= {right}"),
+        }
+    return out
+
+
 # ============================================================================= verification (§4.3)
 
 

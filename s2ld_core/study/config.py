@@ -98,6 +98,9 @@ class StudyConfig(YamlConfig):
     g1_real_lr: str = "lfw"
     schema: str = "aflw19"
     seed: int = 0
+    # The seed of every G1/G2/HR-LD training run; None: ``seed``. ``s2ld study --runs K`` trains run r
+    # with seed + r while ``seed`` keeps the data (test sets, cameras, probes) the same in every run.
+    train_seed: int | None = None
     device: str = "auto"
     epochs: int | None = None  # every training run, over the budgets
     max_steps: int | None = None  # caps every training run (smoke tests)
@@ -139,6 +142,11 @@ class StudyConfig(YamlConfig):
 
     # ------------------------------------------------------------------ derived configurations
 
+    @property
+    def training_seed(self) -> int:
+        """The seed the study's training runs use (``train_seed``, else ``seed``)."""
+        return self.seed if self.train_seed is None else int(self.train_seed)
+
     def data_config(self, real_lr: str | None = None) -> DataConfig:
         """The :class:`DataConfig` of this study, with ``real_lr`` as the unlabelled domain."""
         d = DataConfig(
@@ -167,7 +175,7 @@ class StudyConfig(YamlConfig):
         the stage's budget > the profile. Steps: the smaller of global ``max_steps`` and the budget's.
         """
         cfg = profile_config(self.profile, stage, None if stage == "stage1" else (setting or "S4"))
-        cfg.seed, cfg.device, cfg.threads = self.seed, self.device, self.threads
+        cfg.seed, cfg.device, cfg.threads = self.training_seed, self.device, self.threads
         if stage == "stage1":
             budget = self.stage1
             cfg.data = self.data_config(real_lr or self.g1_real_lr)

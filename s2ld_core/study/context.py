@@ -156,6 +156,7 @@ def open_study(
             {
                 "profile": cfg.profile,
                 "seed": cfg.seed,
+                "training_seed": cfg.training_seed,
                 "schema": cfg.schema,
                 "hr_data": cfg.hr_data,
                 "target_lr": cfg.target_lr,
@@ -183,7 +184,9 @@ def describe(study: Study) -> str:
         0: "all four max-pools kept (cheaper than the paper's two disabled)",
     }
     return (
-        f"**Run** `{study.root}` · profile **{c.profile}** · seed {c.seed} · device `{study.device}`\n\n"
+        f"**Run** `{study.root}` · profile **{c.profile}** · seed {c.seed}"
+        + (f" (training seed {c.training_seed})" if c.training_seed != c.seed else "")
+        + f" · device `{study.device}`\n\n"
         f"* labelled HR faces: `{c.hr_data}` (schema `{c.schema}`); target LR (D3, L4): `{c.target_lr}`; "
         f"real LR for the main G1: `{c.g1_real_lr}`\n"
         f"* G1/D1: {sched(s1)}\n* G2 (S1–S4): {sched(s2)}\n* HR-LD: {sched(hr)}\n"

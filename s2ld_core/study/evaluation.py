@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,54 @@ def study_detector(study: Study, checkpoint: Path, decoding: str | None = None):
 RAW = "raw decoding"  # suffix of the rows that decode heatmap peaks without the shape model
 
 
-def comparison_detectors(study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel) -> dict:
+DLIB_ROW = "upscale ×4 + dlib 68"  # Dlib68Baseline.name, named here so a skipped row can be named
+
+
+class _InSchema:
+    """A detector whose points are mapped to another schema (dlib's 68 points scored in the study's)."""
+
+    def __init__(self, detector, schema: str) -> None:
+        from ..schemas import get_schema
+
+        self.detector, self.schema = detector, get_schema(schema).name
+        self.name = getattr(detector, "name", type(detector).__name__)
+        self.input_size = getattr(detector, "input_size", None)
+
+    def predict(self, images, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        from ..schemas import convert_points
+
+        points, _ = self.detector.predict(images, batch_size)
+        out, _ = convert_points(points, self.detector.schema, self.schema)
+        return out, np.ones(out.shape[:-1], np.float32)
+
+
+def external_baselines(schema: str) -> tuple[dict[str, tuple[Any, float | None]], list[str]]:
+    """The HR detector a user would reach for, as a row of Table 1: dlib's 68-point predictor on the
+    crop upscaled ×4 (:class:`~s2ld_core.inference.dlib68.Dlib68Baseline`). It was trained elsewhere,
+    so it chooses nothing here and has no training time. Returns ``(rows, notes)``: without dlib or
+    its predictor file (an optional extra) no row and a one-line note saying what to install."""
+    from ..inference import dlib68
+    from ..schemas import convert_points, get_schema
+
+    try:
+        det = dlib68.Dlib68Baseline()
+    except dlib68.TeacherUnavailable as exc:
+        return {}, [f"{DLIB_ROW}: not run ({exc})."]
+    if get_schema(det.schema).name != get_schema(schema).name:
+        try:
+            convert_points(np.zeros((68, 2), np.float32), det.schema, schema)
+        except ValueError:
+            return {}, [f"{DLIB_ROW}: not run (its 68 points have no conversion to the study's {schema})."]
+        det = _InSchema(det, schema)
+    return {det.name: (det, None)}, []
+
+
+def comparison_detectors(
+    study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel, notes: list[str] | None = None
+) -> dict:
     """Name → (detector, training seconds) for every row of Table 1 and the real-face table: the
-    baselines, S1–S4 in the study's decoding and S4 in the other one."""
+    baselines (dlib ×4 where installed; otherwise a line in ``notes``), S1–S4 in the study's decoding
+    and S4 in the other one."""
     from ..inference import BicubicSRBaseline, MeanShapeBaseline, UpscaleHRLDBaseline
 
     detectors: dict[str, tuple[Any, float]] = {
@@ -53,6 +98,10 @@ def comparison_detectors(study: Study, models: Mapping[str, TrainedModel], hrld:
             hrld.seconds,
         ),
     }
+    external, skipped = external_baselines(study.cfg.schema)
+    detectors.update(external)
+    if notes is not None:
+        notes.extend(skipped)
     for setting, model in models.items():
         detectors[setting] = (study_detector(study, model.checkpoint), model.seconds)
     if "S4" in models:
@@ -173,6 +222,7 @@ class Ablation:
     evaluations: dict[str, Any]  # name → Evaluation on the target-LR test set
     generated: dict[str, Any]  # name → Evaluation on G1(HR test)
     rows: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)  # rows not run, and why (one line each)
 
 
 def _timed_evaluation(detector, faces: LabelledFaces, name: str):
@@ -188,7 +238,8 @@ def run_ablation(
 ) -> Ablation:
     """Score the baselines and S1–S4 (Table 1). Nothing is tuned: each checkpoint is the end of its
     schedule, and the held-out sets are only read here."""
-    detectors = comparison_detectors(study, models, hrld)
+    notes: list[str] = []
+    detectors = comparison_detectors(study, models, hrld, notes)
     generated = generated_test_set(study, data, g1.checkpoint)
     evaluations, gen_evals, rows = {}, {}, []
     for name, (det, seconds) in detectors.items():
@@ -199,7 +250,7 @@ def run_ablation(
             gen_evals[name], _ = _timed_evaluation(det, generated, name)
             extra["nme_generated"] = gen_evals[name].summary["nme"]
         rows.append(evaluation_row(ev, seconds, extra))
-    return Ablation(evaluations, gen_evals, rows)
+    return Ablation(evaluations, gen_evals, rows, notes)
 
 
 SETTINGS = ("S1", "S2", "S3", "S4")

@@ -150,6 +150,8 @@ def _ablation(root: Path, m: Mapping[str, Any] | None) -> str:
         "through a camera no model saw); NME normalised by the landmark box. Lower is better.",
         highlight="nme",
     )
+    for note in m.get("table_notes", []):
+        body += f"<p>{_markdownish(note)}</p>"
     if m.get("claim_summary"):
         body += f'<div class="verdict">{_markdownish(m["claim_summary"])}</div>'
     body += _img(root, "ced", "CED curves on the target-LR test set")

@@ -426,6 +426,14 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-steps", type=int, help="cap every training run at this many steps (smoke runs)"
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="train every network K times, with seeds seed..seed+K-1 (training only: the test data "
+        "stay the same), each run in <out>/seed<s>; Table 1 shows mean ± sd over runs and the paper's "
+        "ordering is judged with a t-interval over runs (over_runs.json, over_runs.md)",
+    )
     parser.add_argument("--pretrained-lightcnn", help="LightCNN weights for setting L5 (else L5 is not run)")
     parser.add_argument("--notebooks", help="folder with the notebooks (default: the checkout's notebooks/)")
     parser.add_argument(
@@ -445,21 +453,61 @@ def main_study(args: argparse.Namespace) -> None:
     cfg = resolve_study(args)
     notebooks = select_notebooks(args.only)
     nb_dir = Path(args.notebooks).expanduser() if args.notebooks else None
+    runs = getattr(args, "runs", None)
+    runs = 1 if runs is None else runs
+    if runs < 1:
+        raise ValueError(f"--runs must be >= 1, got {runs}")
+    cfgs = [cfg] if runs == 1 else runs_configs(cfg, runs)
     if args.dry_run:
-        print(dry_run_text(cfg, notebooks, nb_dir), end="")
+        if runs > 1:
+            print(f"# --runs {runs}: training seeds {', '.join(str(c.training_seed) for c in cfgs)} "
+                  f"(data seed {cfg.seed}), into {', '.join(c.run_dir for c in cfgs)}; the first run:")
+        print(dry_run_text(cfgs[0], notebooks, nb_dir), end="")
         return
     try:
-        run_study(
-            cfg,
-            notebooks,
-            nb_dir,
-            progress=not args.no_progress,
-            log_output=args.log_output,
-            force=args.force,
-        )
+        for c in cfgs:
+            if runs > 1:
+                print(f"s2ld study: run with training seed {c.training_seed} → {c.run_dir}", flush=True)
+            run_study(
+                c,
+                notebooks,
+                nb_dir,
+                progress=not args.no_progress,
+                log_output=args.log_output,
+                force=args.force,
+            )
     except StudyFailed as err:
         print(f"s2ld study: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
+    if runs > 1:
+        write_over_runs(Path(cfg.run_dir), [Path(c.run_dir) for c in cfgs])
+
+
+def runs_configs(cfg: StudyConfig, runs: int) -> list[StudyConfig]:
+    """``--runs K``: K copies of ``cfg`` training with seeds training_seed..+K-1, each in its folder;
+    the data seed is ``cfg.seed`` in all of them, so every run is scored on the same faces."""
+    import dataclasses
+
+    from .over_runs import run_folder
+
+    first = cfg.training_seed
+    return [
+        dataclasses.replace(cfg, train_seed=first + r, run_dir=str(run_folder(cfg.run_dir, first + r)))
+        for r in range(runs)
+    ]
+
+
+def write_over_runs(root: Path, run_dirs: Sequence[Path]) -> dict[str, Any]:
+    """Table 1 and the claims over the runs → ``<root>/over_runs.json`` and ``over_runs.md``, printed."""
+    from .over_runs import aggregate, markdown
+
+    result = aggregate(run_dirs)
+    text = markdown(result)
+    atomic_write_json(root / "over_runs.json", result)
+    atomic_write_text(root / "over_runs.md", text + "\n")
+    print(text)
+    print(f"over runs: {root / 'over_runs.json'}, {root / 'over_runs.md'}")
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
