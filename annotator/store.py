@@ -65,6 +65,7 @@ from s2ld_core.data.formats import (
 from s2ld_core.data.sources import read_rgb
 from s2ld_core.schemas import Schema
 
+from .pictures import display_to_original  # noqa: F401 - part of this module's API
 from .point_sets import PointSet, point_set
 
 __all__ = [
@@ -115,17 +116,6 @@ class StoreError(ValueError):
 
 class UnreadableImage(StoreError):
     """An image the annotator cannot show: corrupt, empty, not an image, or too large."""
-
-
-def display_to_original(u: float, v: float, zoom: float) -> tuple[float, float]:
-    """Display pixel ``(u, v)`` on an image magnified ``zoom`` times -> original sub-pixel ``(x, y)``.
-
-    The centre of display pixel ``u`` lies at original ``(u + 0.5) / zoom - 0.5`` under the
-    pixel-centre convention; e.g. ``u = 100`` at zoom 8 -> ``12.0625``.
-    """
-    if zoom <= 0:
-        raise StoreError(f"zoom must be positive, got {zoom}")
-    return (u + 0.5) / zoom - 0.5, (v + 0.5) / zoom - 0.5
 
 
 # --------------------------------------------------------------------------------------------------
