@@ -21,7 +21,8 @@ from pathlib import Path
 
 import cv2
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "launch_chromium", "free_port", "wait_until", "capture"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "launch_chromium", "free_port", "wait_until", "capture",
+           "canvas_state", "wait_canvas", "screen_point", "canvas_pixels"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,6 +55,48 @@ def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.1)
+
+
+def canvas_state(page, selector: str = "#annot-canvas canvas") -> dict:
+    """The canvas's own view of itself: zoom, region (pixel edges), faces as drawn, mode, prefs."""
+    return page.locator(selector).evaluate("c => c.s2ldState ? c.s2ldState() : null") or {}
+
+
+def wait_canvas(page, key: str | None = None, timeout: float = 60.0) -> dict:
+    """Wait until the canvas shows an image (``key``, if given) and has laid it out; its state."""
+    loc = page.locator("#annot-canvas canvas")
+    loc.wait_for(state="visible", timeout=timeout * 1000)
+
+    def ready():
+        st = canvas_state(page)
+        shown = page.locator("#annot-canvas").evaluate("e => e.querySelector('canvas').width")
+        if not st or not shown or st.get("zoom", 0) <= 0 or not st.get("laid"):
+            return None
+        if st["laid"] != f"{st['key']}#{st['rev']}":  # the last value from the server is not drawn yet
+            return None
+        return st if key is None or st["key"] == key else None
+
+    return wait_until(ready, timeout, what=f"the canvas{' on ' + key if key else ''}")
+
+
+def screen_point(page, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of original-image point ``(x, y)`` on the canvas (pixel-centre convention:
+    ``u = (x + 0.5 - r0) z``)."""
+    st = canvas_state(page)
+    box = page.locator("#annot-canvas canvas").bounding_box()
+    z, (rx, ry) = st["zoom"], st["region"][:2]
+    return box["x"] + (x + 0.5 - rx) * z, box["y"] + (y + 0.5 - ry) * z
+
+
+def canvas_pixels(page) -> "np.ndarray":
+    """What the canvas shows, as an RGB array at its backing-store resolution."""
+    import base64
+
+    import numpy as np
+
+    url = page.locator("#annot-canvas canvas").evaluate("c => c.toDataURL('image/png')")
+    data = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _sample_folder(root: Path, n: int = 8) -> Path:

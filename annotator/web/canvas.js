@@ -7,7 +7,7 @@ let prefs = {zoom: null, marker: 'M', labels: true, grid: true, smooth: false, w
 try { Object.assign(prefs, JSON.parse(localStorage.getItem(PREF_KEY) || '{}')); } catch (e) {}
 const savePrefs = () => { try { localStorage.setItem(PREF_KEY, JSON.stringify(prefs)); } catch (e) {} };
 let v = {}, faces = [], img = null, imgSrc = null, mode = 'points';
-let z = 1, r0 = [0, 0], rsize = [1, 1], drag = null, rect = null, hover = null, selected = null;
+let laid = '', z = 1, r0 = [0, 0], rsize = [1, 1], drag = null, rect = null, hover = null, selected = null;
 
 const clone = (o) => JSON.parse(JSON.stringify(o));
 const activeFace = () => faces[v.active] || null;
@@ -50,6 +50,7 @@ function layout() {
   cv.style.width = W + 'px'; cv.style.height = H + 'px';
   cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  laid = v.key + '#' + v.rev;
   $('.s2-zoom').textContent = '×' + (Number.isInteger(z) ? z : z.toFixed(2)) + (isFit ? ' fit' : '');
   draw();
 }
@@ -265,7 +266,7 @@ document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && (mode !== 'points' || rect)) { mode = 'points'; rect = null; markModes(); layout(); }
 });
 window.addEventListener('resize', () => layout());
-element.s2ldState = () => ({mode, zoom: z, region: [r0[0], r0[1], rsize[0], rsize[1]], faces, selected,
+cv.s2ldState = () => ({key: v.key, rev: v.rev, laid, mode, zoom: z, region: [r0[0], r0[1], rsize[0], rsize[1]], faces, selected,
                             prefs: clone(prefs)});
 markModes();
 watch('value', sync);
