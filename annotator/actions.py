@@ -414,7 +414,7 @@ def _do_import(cfg, store, st, files):
     kept = images - filled
     parts = [f"Imported {result.num_faces} face(s) on {images} image(s): pre-placed on {filled}"]
     if kept:
-        parts.append(f"{kept} already annotated image(s) kept as they are")
+        parts.append(f"{kept} image(s) that already hold points or boxes kept as they are")
     st.message = "; ".join(parts) + ". Review each and press Done." + (
         "  \n" + "  \n".join(f"⚠️ {n}" for n in result.notes[:6]) if result.notes else "")
     if st.key in result.faces:

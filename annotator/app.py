@@ -62,7 +62,7 @@ __all__ = [
 MAX_UPLOAD = "10mb"
 SHORTCUTS = {"n": "btn-next", "p": "btn-prev", "u": "btn-undo", "r": "btn-redo", "o": "btn-occlude",
              "d": "btn-delete", "s": "btn-skip", "f": "btn-flag", "a": "btn-done", "escape": "btn-deselect",
-             "b": "btn-add-face", "w": "btn-whole", "m": "btn-marker", "l": "chk-labels", "g": "chk-grid",
+             "b": "btn-add-face", "w": "btn-whole", "m": "btn-marker", "l": "btn-labels", "g": "btn-grid",
              "+": "btn-zoom-in", "=": "btn-zoom-in", "-": "btn-zoom-out", "0": "btn-fit"}
 ORDER_CHOICES = [("file name", "file"), ("least confident first", "confidence")]
 
@@ -89,6 +89,8 @@ SHORTCUTS_JS = """
 CSS = """
 .gradio-container { max-width: 1600px !important; }
 .pixelated img { image-rendering: pixelated; }
+#demo-sheet img { object-fit: none; width: auto; height: auto; max-width: 100%; }
+#demo-sheet .image-frame, #demo-sheet .image-container { height: auto !important; }
 #reference img { max-height: 240px; object-fit: contain; }
 #progress-md { text-align: right; }
 #progress-md p { font-size: 1.05rem; margin: 0; }
@@ -310,11 +312,11 @@ def _demo_tab(models: demo_lib.Models, finder, examples: list[Path]) -> None:
             photo = gr.Image(sources=["upload", "webcam"], type="numpy", label="Photo (upload or webcam)",
                              format="png", height=360)
             with gr.Row():
-                size_s = gr.Slider(12, 64, value=24, step=1, scale=3,
+                size_s = gr.Slider(12, 64, value=24, step=1, scale=3, elem_id="demo-size",
                                    label="Face size (px): faces shrunk to this width")
                 native_c = gr.Checkbox(value=False, label="Native size", scale=1)
             cap_s = gr.Slider(1, demo_lib.MAX_FACES_LIMIT, value=demo_lib.DEFAULT_MAX_FACES, step=1,
-                              label="Max faces (largest first)")
+                              label="Max faces (largest first)", elem_id="demo-cap")
             run_b = gr.Button("Find landmarks", variant="primary")
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[photo], label="Bundled examples",
@@ -325,8 +327,7 @@ def _demo_tab(models: demo_lib.Models, finder, examples: list[Path]) -> None:
             table = gr.Markdown(elem_id="demo-table")
     names = [n for n, _ in models.columns]
     label = "Per face, the same LR crop: " + (" | ".join(names) if names else "no model loaded")
-    gallery = gr.Gallery(label=label, columns=1 if len(names) > 2 else 2, height="auto", format="png",
-                         object_fit="none", elem_classes="pixelated", elem_id="demo-gallery")
+    sheet = gr.Image(format="png", interactive=False, label=label, buttons=["download"], elem_id="demo-sheet")
 
     def run(upload, size, native, cap):
         # ``preprocess=False``: Gradio has already checked the file is one of this session's uploads;
@@ -342,13 +343,14 @@ def _demo_tab(models: demo_lib.Models, finder, examples: list[Path]) -> None:
             results, note = demo_lib.analyse(image, lr, models, finder, int(cap))
         except (ValueError, OSError) as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        panels = [(demo_lib.face_panel(r, names or None), f"face {i + 1}") for i, r in enumerate(results)]
         md = demo_lib.results_markdown(results, note, models, lr, int(cap))
-        return demo_lib.overview(image, results), panels, md
+        return demo_lib.overview(image, results), demo_lib.contact_sheet(results, names or None), md
 
     inputs = [photo, size_s, native_c, cap_s]
-    run_b.click(run, inputs, [over, gallery, table], api_name="demo", preprocess=False)
-    photo.upload(run, inputs, [over, gallery, table], api_visibility="private", preprocess=False)
+    # one run at a time per page, in order: an upload's run must not land after a later click's
+    once = dict(preprocess=False, concurrency_id="demo", concurrency_limit=1, trigger_mode="always_last")
+    run_b.click(run, inputs, [over, sheet, table], api_name="demo", **once)
+    photo.upload(run, inputs, [over, sheet, table], api_visibility="private", **once)
 
 
 # --------------------------------------------------------------------------------------------------

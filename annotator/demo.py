@@ -45,6 +45,7 @@ __all__ = [
     "FaceResult",
     "analyse",
     "face_panel",
+    "contact_sheet",
     "overview",
     "results_markdown",
     "checkpoint_hint",
@@ -460,14 +461,41 @@ def face_panel(res: FaceResult, columns: list[str] | None = None) -> np.ndarray:
     for c, name in enumerate(names):
         pred = res.predictions.get(name)
         view, zoom = _view(res.crop, pred, MODEL_COLORS[c % len(MODEL_COLORS)])
-        sub = "no model loaded" if pred is None else (
-            f"{pred.ms:.1f} ms, conf {float(np.mean(pred.confidence)):.2f}" if len(pred.confidence) else "")
-        views.append(_titled(view, f"{_short(name) or 'crop'} ({w}x{h}, x{zoom})", sub))
+        size = f"{w}x{h} px, x{zoom}"
+        sub = f"{size}, no model" if pred is None or not len(pred.confidence) else (
+            f"{size}, {pred.ms:.1f} ms, conf {float(np.mean(pred.confidence)):.2f}")
+        views.append(_titled(view, _short(name, 24) or "crop", sub))
     gap = np.full((views[0].shape[0], 8, 3), 255, np.uint8)
     out = views[0]
     for v in views[1:]:
         out = np.concatenate([out, gap, v], axis=1)
     return out
+
+
+def contact_sheet(
+    results: list[FaceResult], columns: list[str] | None = None, max_width: int = 1280
+) -> np.ndarray:
+    """Every face's panel (:func:`face_panel`) on one sheet, numbered, as many per row as fit in
+    ``max_width``: shown at its own size in the page, so the dots stay the few pixels they were drawn."""
+    tiles = []
+    for i, r in enumerate(results):
+        panel = face_panel(r, columns)
+        strip = np.full((22, panel.shape[1], 3), 255, np.uint8)
+        cv2.putText(strip, f"face {i + 1}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (25, 25, 25), 1,
+                    cv2.LINE_AA)
+        tiles.append(np.concatenate([strip, panel], axis=0))
+    if not tiles:
+        return np.full((40, 200, 3), 255, np.uint8)
+    th, tw = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    gap, top = 12, 30  # ``top``: room for the page's label over the picture
+    per_row = max(1, (max_width + gap) // (tw + gap))
+    rows = -(-len(tiles) // per_row)
+    sheet = np.full((top + rows * (th + gap) - gap, min(len(tiles), per_row) * (tw + gap) - gap, 3), 255,
+                    np.uint8)
+    for i, t in enumerate(tiles):
+        y, x = top + (i // per_row) * (th + gap), (i % per_row) * (tw + gap)
+        sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
+    return sheet
 
 
 def overview(image: np.ndarray, results: list[FaceResult], max_side: int = 900) -> np.ndarray:

@@ -94,7 +94,8 @@ def test_two_faces_a_box_then_points_each_and_the_coco_download(served):
     _drag_box(page, 0.5, 0.5, 23.5, 23.5)  # edges 1 .. 24 in pixel-edge terms
     wait_until(lambda: (_faces(path, "b_pair.png") or [{}])[0].get("box") == [0.5, 0.5, 23.0, 23.0],
                what="face 1's box")
-    st = wait_until(lambda: canvas_state(page).get("mode") == "points" and canvas_state(page), what="points mode")
+    st = wait_until(lambda: canvas_state(page).get("mode") == "points" and canvas_state(page),
+                    what="points mode")
     assert st["region"] == [0, 0, 30, 25]  # the face view: the box with a quarter of its side around it
     for n, (x, y) in enumerate(FIVE, start=1):
         page.mouse.click(*screen_point(page, x, y))
@@ -141,7 +142,8 @@ def test_import_places_points_for_review(served):
     page.get_by_text("Import annotations").click()
     page.locator("#import-files input[type=file]").set_input_files(str(pts))
     msg = page.locator("#msg-md")
-    wait_until(lambda: "Imported 1 face(s) on 1 image(s): pre-placed on 1" in msg.inner_text(), what="the import")
+    wait_until(lambda: "Imported 1 face(s) on 1 image(s): pre-placed on 1" in msg.inner_text(),
+               what="the import")
     face = _faces(path, "a_face.png")[0]  # the file is version 2 now: it holds a two-face image
     assert face["prefilled"] and face["points"][0] == [8.25, 10.25]
     assert _entry(path, "a_face.png")["status"] == "todo"

@@ -103,7 +103,7 @@ function draw() {
     f.points.forEach((p, i) => {
       if (!p) return;
       const [u, w] = marker(p[0], p[1], v.colors[i], a ? r : Math.max(1.5, r - 1), !f.visible[i], a ? 1 : 0.55);
-      if (a && i === selected) {
+      if (a && (i === selected || (drag && drag.moved && i === drag.i))) {
         ctx.beginPath(); ctx.arc(u, w, r + 4, 0, 2 * Math.PI);
         ctx.lineWidth = 3; ctx.strokeStyle = '#000'; ctx.stroke();
         ctx.lineWidth = 1.5; ctx.strokeStyle = '#fff'; ctx.stroke();
@@ -234,8 +234,7 @@ cv.addEventListener('pointerup', (e) => {
 cv.addEventListener('wheel', (e) => {
   if (v.empty) return;
   e.preventDefault();
-  const step = z >= 8 ? 2 : 1;
-  prefs.zoom = Math.min(64, Math.max(1, Math.round(z) + (e.deltaY < 0 ? step : -step)));
+  prefs.zoom = zoomStep(e.deltaY < 0 ? 1 : -1);
   savePrefs(); layout();
 }, {passive: false});
 
@@ -244,18 +243,20 @@ function markModes() {
   $('#btn-set-box').classList.toggle('on', mode === 'box');
   $('#btn-whole').textContent = prefs.whole ? 'Face view' : 'Whole image';
   $('#btn-marker').textContent = 'Markers: ' + prefs.marker;
-  $('#chk-labels').checked = !!prefs.labels; $('#chk-grid').checked = !!prefs.grid;
-  $('#chk-smooth').checked = !!prefs.smooth;
+  for (const name of ['labels', 'grid', 'smooth']) $('#btn-' + name).classList.toggle('on', !!prefs[name]);
   showHud();
 }
+const LADDER = [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64];
+const zoomStep = (dir) => dir > 0 ? (LADDER.find((s) => s > z + 1e-9) || 64)
+                                  : ([...LADDER].reverse().find((s) => s < z - 1e-9) || 1);
 const setZoom = (val) => { prefs.zoom = val; savePrefs(); layout(); };
-$('#btn-zoom-in').addEventListener('click', () => setZoom(Math.min(64, Math.round(z) + (z >= 8 ? 2 : 1))));
-$('#btn-zoom-out').addEventListener('click', () => setZoom(Math.max(1, Math.round(z) - (z > 8 ? 2 : 1))));
+$('#btn-zoom-in').addEventListener('click', () => setZoom(zoomStep(1)));
+$('#btn-zoom-out').addEventListener('click', () => setZoom(zoomStep(-1)));
 $('#btn-fit').addEventListener('click', () => setZoom(0));
 $('#btn-marker').addEventListener('click', () => {
   prefs.marker = {S: 'M', M: 'L', L: 'S'}[prefs.marker] || 'M'; savePrefs(); markModes(); draw(); });
-for (const [id, name] of [['#chk-labels', 'labels'], ['#chk-grid', 'grid'], ['#chk-smooth', 'smooth']]) {
-  $(id).addEventListener('change', (e) => { prefs[name] = e.target.checked; savePrefs(); draw(); });
+for (const name of ['labels', 'grid', 'smooth']) {
+  $('#btn-' + name).addEventListener('click', () => { prefs[name] = !prefs[name]; savePrefs(); markModes(); draw(); });
 }
 $('#btn-whole').addEventListener('click', () => { prefs.whole = !prefs.whole; savePrefs(); markModes(); layout(); });
 $('#btn-add-face').addEventListener('click', () => { if (v.empty) return;
