@@ -236,3 +236,22 @@ def test_pts_zip_for_download(folder):
     with zipfile.ZipFile(path) as zf:
         assert zf.namelist() == ["crop.pts"]
         assert zf.read("crop.pts").decode().splitlines()[3] == "4 5"  # 1-based on disk
+
+
+def test_agreement_pairs_faces_in_order(folder, tmp_path):
+    from annotator.agreement import agreement_report
+
+    paths = []
+    for name, dx in (("ann", 0.0), ("bob", 0.5)):
+        store = AnnotationStore.open(folder, "five", name)
+        store.modify("group.png", lambda a: add_face(a, [0.5, 1.5, 11, 12]))
+        store.modify("group.png", lambda a: add_face(a, [20.5, 1.5, 11, 12]))
+        for face in (0, 1):
+            for x, y in FIVE:
+                u = x + 20 * face + dx * face
+                store.modify("group.png", lambda a, u=u, y=y, f=face: place_next(a, u, y, face=f))
+        paths.append(store.path)
+    report = agreement_report(paths, tmp_path / "agree")
+    # face 1 identical; face 2 shifted 0.5 px in x: NME = 0.5 / sqrt(6 * 6) (the mean points' box is 6x6)
+    assert report["per_image"]["group.png#1"]["mean_nme"] == 0.0
+    assert report["per_image"]["group.png#2"]["mean_nme"] == pytest.approx(0.5 / 6)
