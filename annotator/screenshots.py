@@ -195,8 +195,8 @@ def _annotator_tour(page, out: Path, folder: Path, tour: bool) -> list[Path]:
     page.mouse.up()
     wait_until(lambda: "Moved 31." in page.locator("#msg-md").inner_text(), what="the drag saved")
     shots.append(_shoot(page, out / "annot_drag_done.png"))
+    page.keyboard.press("a")  # Done: the reviewed face goes into the exports; on to the next picture
     # the two-face picture: a box, then points, for each face
-    page.keyboard.press("n")
     wait_canvas(page, "b_pair.png")
     page.locator("#btn-delete-face").click()  # again the whole-picture guess made on opening
     wait_until(lambda: "Cleared the face" in page.locator("#msg-md").inner_text(), what="the cleared face")
@@ -209,6 +209,7 @@ def _annotator_tour(page, out: Path, folder: Path, tour: bool) -> list[Path]:
     page.keyboard.press("0")  # fit the whole 50 x 25 picture
     wait_canvas(page, "b_pair.png")
     shots.append(_shoot(page, out / "annot_two_faces.png"))
+    page.keyboard.press("a")  # Done for both faces, which moves on
     # an import: .pts files for the LFW faces
     tmp = out / "_import"
     tmp.mkdir(exist_ok=True)
@@ -216,7 +217,6 @@ def _annotator_tour(page, out: Path, folder: Path, tour: bool) -> list[Path]:
     for i, key in enumerate(("lfw_000", "lfw_001")):  # the astronaut's points, moved onto a 25 px crop
         pts = np.asarray(json.loads(json.dumps(st["faces"][0]["points"])), np.float32) - 13 + i
         files.append(write_pts(tmp / f"{key}.pts", np.clip(pts, 0, 24)))
-    page.keyboard.press("n")
     wait_canvas(page, "lfw_000.png")
     page.locator("#btn-delete-face").click()  # the model's guess made on opening: import instead
     wait_until(lambda: "Cleared the face" in page.locator("#msg-md").inner_text(), what="the cleared face")

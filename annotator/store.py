@@ -281,9 +281,10 @@ def missing_work(ann: ImageAnnotation) -> str | None:
 
 
 def _update_done(ann: ImageAnnotation) -> None:
-    """An image with every point of every face placed is done; removing one makes it todo again."""
+    """An image whose last point a person places is done; removing one makes it todo again. Points a
+    model or an import pre-placed are not reviewed by being there: such an image waits for Done."""
     complete = missing_work(ann) is None
-    if complete and ann.status == "todo":
+    if complete and ann.status == "todo" and not any(f.prefilled for f in ann.faces):
         ann.status = "done"
     elif not complete and ann.status == "done":
         ann.status = "todo"

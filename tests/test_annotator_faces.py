@@ -226,6 +226,10 @@ def test_undo_rewinds_a_face_and_preplace_never_overwrites(folder):
     crop = store.get("crop.png")
     assert crop.prefilled and crop.points[0] == [15.5, 3.0]  # onto the border, not outside the image
     assert store.preplace({"crop.png": faces}) == 0
+    store.modify("crop.png", lambda a: move_point(a, 0, 14.0, 3.0))  # correcting one point ...
+    assert store.get("crop.png").status == "todo"  # ... is not a review of all: that is Done
+    store.modify("crop.png", lambda a: set_status(a, "done"))
+    assert store.get("crop.png").status == "done"
 
 
 def test_pts_zip_for_download(folder):
