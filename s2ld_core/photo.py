@@ -29,6 +29,7 @@ import numpy as np
 
 from .faces import FRAMINGS, FaceBox, FaceFinder, Framing, make_face_finder
 from .geometry import to_rgb_uint8
+from .pixels import crop_square
 
 __all__ = ["Face", "PhotoResult", "PhotoLandmarker", "load_photo", "crop_square"]
 
@@ -46,19 +47,6 @@ def load_photo(photo) -> np.ndarray:
     if hasattr(photo, "convert") and hasattr(photo, "size"):  # PIL.Image without importing PIL
         return np.asarray(photo.convert("RGB"))
     return to_rgb_uint8(np.asarray(photo))
-
-
-def crop_square(image: np.ndarray, cx: float, cy: float, side: float) -> tuple[np.ndarray, int, int]:
-    """The square ``side`` px crop centred at ``(cx, cy)`` at native resolution, black outside the
-    photo (as the training crops are); returns ``(crop, x0, y0)`` so that photo = crop + (x0, y0)."""
-    s = max(4, int(round(side)))
-    x0, y0 = int(round(cx - s / 2)), int(round(cy - s / 2))
-    h, w = image.shape[:2]
-    out = np.zeros((s, s, 3), np.uint8)
-    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + s), min(h, y0 + s)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    return out, x0, y0
 
 
 @dataclass

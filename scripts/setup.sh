@@ -37,8 +37,8 @@ fi
 
 if ! .venv/bin/python -c "import s2ld_core, gradio, papermill, pytest, onnxruntime" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.s2ld-installed ]; then
-  echo "[setup] installing s2ld with extras [notebooks,app,dev,fast,faces]"
-  pip install -e ".[notebooks,app,dev,fast,faces]"
+  echo "[setup] installing s2ld with extras [notebooks,app,dev,fast,faces,teacher]"
+  pip install -e ".[notebooks,app,dev,fast,faces,teacher]"
   touch .venv/.s2ld-installed
 fi
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null 2>&1 || true

@@ -10,8 +10,16 @@ faces: G2 in setting S4 (G1's images and the camera family, D2, and D3 seeing G2
 same real LR faces; 1,200 steps), in setting S2 (G1's images and the camera family, eq. 12 only;
 3,600 steps) and the camera-family baseline (S1's F(HR) and the camera family, eq. 12; 7,200 steps);
 and HR-LD (G2 at 128² on the HR renders) for the upscale + HR-LD baseline.
-The candidate with the lower NME on the validation set (rendered identities of their own through
-the camera family) is installed with its run's ``config.yaml``, ``stats.jsonl`` and
+Real faces (``--real-hr``, ``--real-val``, ``--real-lr real-faces``; not needed for the embedded
+recipe): labelled real HR faces (a 300-W folder, e.g. the pseudo-labelled large faces of
+``../shared/data/real-faces`` made by ``scripts/pseudo_label.py``) are mixed into every run's
+labelled set at ``--real-hr-share``, and ``real-faces`` makes that folder's small faces (≤ 32 px, the
+training photos) the unlabelled real LR pool of G1/D1 and D3.
+
+**The rule that chooses, written before scoring:** the candidate with the lowest mean NME (box, PDM)
+over the validation sets — the rendered one (rendered identities of their own through the camera
+family) and, with ``--real-val``, the held-out photos' real faces at native 32² and through the
+camera family — is installed with its run's ``config.yaml``, ``stats.jsonl`` and
 ``summary.json``, plus ``evaluation.json``: NME (box) of every candidate on the validation set, the
 embedded target-LR test set, its HR faces through the run's G1 (the G1-generated test) and the PASCAL
 faces (``pascal-faces-68``, from ``s2ld_core.data.external``) at native resolution and
@@ -45,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/weights", help="run folder (G1 and S4 runs inside)")
     p.add_argument("--schema", default="ibug68", choices=("ibug68", "aflw19", "five"))
     p.add_argument("--real-lr", default="lfw", help="unlabelled real LR pool (default: LFW's 100 faces)")
-    p.add_argument("--g1-steps", type=int, default=300)
+    p.add_argument("--g1-steps", type=int, default=300, help="0: no G1 (only the baseline may train)")
     p.add_argument("--s4-steps", type=int, default=1200, help="the S4 candidate; 0: none")
     p.add_argument("--s2-steps", type=int, default=3600,
                    help="the S2 candidate (G1's images and the camera family, eq. 12 only); 0: none")
@@ -79,6 +87,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "not in the paper)")
     p.add_argument("--warm-lr", type=float, default=2e-4,
                    help="--warm-start: the one-cycle peak of the continued runs (default: the paper's 2e-4)")
+    p.add_argument("--real-hr", metavar="DIR",
+                   help="labelled real HR faces (300-W folder) mixed into every run's labelled set "
+                        "(DataConfig.real_hr)")
+    p.add_argument("--real-hr-share", type=float, default=0.25,
+                   help="the share of the labelled set that is real (DataConfig.real_hr_share)")
+    p.add_argument("--real-val", metavar="DIR",
+                   help="labelled real faces of held-out photos (300-W folder) that join the validation "
+                        "(default: the 'val' folder beside --real-hr, if there is one)")
     p.add_argument("--render-style", default="v1", choices=STYLES,
                    help="how the training faces are painted (DataConfig.render_style; v3: real LFW skin); "
                         "validation and test sets stay v1")
@@ -96,6 +112,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--warm-start continues the S2 candidate with S4: give --s2-steps and --s4-steps")
     if not args.warm_lr > 0:
         p.error(f"--warm-lr must be positive, got {args.warm_lr}")
+    if not args.g1_steps and (args.s2_steps or args.s4_steps or args.ablation):
+        p.error("S2, S4 and the ablation learn from G1's faces: give --g1-steps")
+    if not 0.0 <= args.real_hr_share < 1.0:
+        p.error(f"--real-hr-share must be in [0, 1), got {args.real_hr_share}")
+    for flag in ("real_hr", "real_val"):
+        folder = getattr(args, flag)
+        if folder and not Path(folder).is_dir():
+            p.error(f"--{flag.replace('_', '-')} {folder}: not a folder")
+    if args.real_hr and not args.real_val and (Path(args.real_hr).parent / "val").is_dir():
+        args.real_val = str(Path(args.real_hr).parent / "val")
     return args
 
 
@@ -115,12 +141,16 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
 
 
 VALIDATION = "validation (rendered, camera family)"
+REAL_VALIDATION = "real validation, native"
+REAL_VALIDATION_CAMERA = "real validation, camera family"
+VALIDATION_SETS = (VALIDATION, REAL_VALIDATION, REAL_VALIDATION_CAMERA)
 TARGET_TEST = "target-LR test (rendered, held-out camera)"
 G1_TEST = "G1-generated test"
 
 
-def check_sets(schema: str, seed: int = 0, g1: Path | None = None) -> dict:
-    """The faces every candidate is scored on, built once: the validation set (it chooses), the
+def check_sets(schema: str, seed: int = 0, g1: Path | None = None, real_val: str | None = None) -> dict:
+    """The faces every candidate is scored on, built once: the validation sets (they choose: the
+    rendered one and ``real_val``'s faces at native 32² and through the camera family), the
     embedded target-LR test set, its HR faces through ``g1`` (Table 1's G1-generated test) and the
     PASCAL faces at native resolution and through the target camera (they score)."""
     from s2ld_core.data.config import DataConfig
@@ -128,13 +158,18 @@ def check_sets(schema: str, seed: int = 0, g1: Path | None = None) -> dict:
         embedded_target_test,
         embedded_test_hr,
         embedded_validation,
+        load_300w_check,
         load_imglab_faces,
     )
     from s2ld_core.data.external import pascal_xml_files
     from s2ld_core.inference.g1 import generated_faces
 
-    sets = {VALIDATION: embedded_validation(schema),
-            TARGET_TEST: embedded_target_test(DataConfig(schema=schema), seed)}
+    sets = {VALIDATION: embedded_validation(schema)}
+    if real_val:
+        sets[REAL_VALIDATION] = load_300w_check(real_val).to_schema(schema)
+        family = load_300w_check(real_val, camera="camera-family", seed=seed)
+        sets[REAL_VALIDATION_CAMERA] = family.to_schema(schema)
+    sets[TARGET_TEST] = embedded_target_test(DataConfig(schema=schema), seed)
     if g1 is not None:
         sets[G1_TEST] = generated_faces(g1, embedded_test_hr(DataConfig(schema=schema), seed), seed + 11)
     xml = pascal_xml_files()
@@ -166,6 +201,11 @@ def score(checkpoint: Path, sets: dict, hrld: Path | None = None) -> dict:
     return out
 
 
+def validation_nme(scores: dict, chosen_on: list[str]) -> float:
+    """The choosing figure: the mean NME (box, PDM) over the validation sets ``chosen_on``."""
+    return sum(scores[name]["pdm"] for name in chosen_on) / len(chosen_on)
+
+
 def ablation(checkpoints: dict[str, Path], sets: dict, seed: int = 0) -> dict:
     """The paper's ablation (§4.1, Table 1) at this profile: per-face NME (box, PDM) of S1–S4 on the
     test sets of ``sets`` (the G1-generated test among them: Table 1's first row), and the order
@@ -175,7 +215,7 @@ def ablation(checkpoints: dict[str, Path], sets: dict, seed: int = 0) -> dict:
     from s2ld_core.study.analysis import check_claim
 
     dets = {s: LandmarkDetector.from_checkpoint(p).set_decoding("pdm") for s, p in checkpoints.items()}
-    tests = {name: faces for name, faces in sets.items() if name != VALIDATION}
+    tests = {name: faces for name, faces in sets.items() if name not in VALIDATION_SETS}
     errors = {name: {s: evaluate_detector(d, faces, normalizer="box").errors for s, d in dets.items()}
               for name, faces in tests.items()}
     comparisons, verdict = check_claim(errors[TARGET_TEST], seed=seed)
@@ -203,6 +243,7 @@ def main(argv=None) -> None:
         cfg.data.target_lr, cfg.data.schema = args.real_lr, args.schema
         cfg.data.render_style, cfg.data.texture_prob = args.render_style, args.texture_prob
         cfg.data.render_workers = args.render_workers
+        cfg.data.real_hr, cfg.data.real_hr_share = args.real_hr or "", args.real_hr_share
         if args.eq15_weights:
             cfg.stage2.eq15_weights = args.eq15_weights
         if args.eq15_ratio is not None:
@@ -215,8 +256,10 @@ def main(argv=None) -> None:
             setattr(cfg.stage2, name, value)
         return cfg
 
-    g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
-    sets = check_sets(args.schema, args.seed, g1_path)
+    g1_path = None
+    if args.g1_steps:
+        g1_path = _train("stage1", config("stage1", args.g1_steps), out / "G1", args.resume)
+    sets = check_sets(args.schema, args.seed, g1_path, args.real_val)
     candidates = {}
 
     def continued(setting: str, start: Path, run: Path) -> Path:
@@ -263,9 +306,11 @@ def main(argv=None) -> None:
         hrld_path = _train("stage2", hrld, out / "hrld", args.resume)
 
     evaluation = {name: score(path, sets, hrld_path) for name, path in candidates.items()}
-    # The shipped model is the better one on the validation set: the test sets choose nothing.
-    shipped = min(candidates, key=lambda name: evaluation[name][VALIDATION]["pdm"])
-    evaluation = {"shipped": shipped, "chosen_on": VALIDATION, "candidates": evaluation}
+    # The shipped model is the better one on the validation sets: the test sets choose nothing.
+    chosen_on = [name for name in VALIDATION_SETS if name in sets]
+    shipped = min(candidates, key=lambda name: validation_nme(evaluation[name], chosen_on))
+    evaluation = {"shipped": shipped, "chosen_on": chosen_on,
+                  "rule": "lowest mean NME (box, PDM) over chosen_on", "candidates": evaluation}
     print(json.dumps(evaluation, indent=1))
     atomic_write_json(out / "evaluation.json", evaluation, indent=1)
     if args.no_install:
@@ -277,7 +322,8 @@ def main(argv=None) -> None:
     shutil.copyfile(candidates[shipped], target)
     for name in ("config.yaml", "stats.jsonl", "summary.json"):
         shutil.copyfile(out / shipped / name, target.parent / name)
-    shutil.copyfile(out / "G1" / "summary.json", target.parent / "G1_summary.json")
+    if g1_path is not None:
+        shutil.copyfile(out / "G1" / "summary.json", target.parent / "G1_summary.json")
     if hrld_path is not None:
         shutil.copyfile(hrld_path, target.parent / "hrld.pt")
     if args.ablation:

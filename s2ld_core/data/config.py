@@ -21,6 +21,12 @@ class DataConfig:
     with real LFW skin on a ``texture_prob`` share; :class:`~s2ld_core.data.render.RenderConfig`); the
     pool, validation and test sets stay v1, so scores stay comparable. ``render_workers`` renders in
     that many processes (the same bytes as one).
+
+    ``real_hr``: a 300-W folder of labelled *real* HR faces (e.g. the pseudo-labelled large faces of
+    a real-faces folder, ``scripts/pseudo_label.py``) mixed into ``hr_data``'s faces so that they
+    make up ``real_hr_share`` of the labelled set (tiled; :func:`~.datasets.mix_real_hr`). The
+    paper's labelled faces are real (AFLW, 300-W); this gives the renders' company real conventions,
+    expressions and skin.
     """
 
     hr_data: str = "embedded"
@@ -37,4 +43,6 @@ class DataConfig:
     render_style: str = "v1"
     texture_prob: float = 1.0
     render_workers: int = 1
+    real_hr: str = ""
+    real_hr_share: float = 0.25
     cache_dir: str | None = None  # default: ~/.cache/s2ld

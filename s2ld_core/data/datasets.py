@@ -289,6 +289,37 @@ def load_aflw_csv(csv_path: Path, size: int = 128) -> LabelledFaces:
     )
 
 
+def _check_crop(image: np.ndarray, pts: np.ndarray, size: int, camera: str | None, rng) -> tuple:
+    """One labelled real face as a check crop: at its native resolution area-downscaled to ``size``
+    (``camera=None``), or a 128² crop through the degradation ``camera`` then brought to ``size``."""
+    from .degrade import degrade
+
+    if camera is None:
+        side = max(size, int(round(float((pts.max(0) - pts.min(0)).max()) / 0.68)))
+        crop, p = crop_face(image, pts, side)
+        return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), resize_points(p, size / side)
+    crop, p = crop_face(image, pts, 128)
+    crop, p = degrade(camera, crop, p, rng)
+    if crop.shape[0] != size:
+        crop, p = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), resize_points(
+            p, size / crop.shape[0])
+    return crop, p
+
+
+def _check_set(faces, size: int, camera: str | None, seed: int, what: str) -> LabelledFaces:
+    """:func:`_check_crop` of every ``(image, points)`` of ``faces``; the camera is seeded per face
+    by ``(seed, face index)``."""
+    images, points = [], []
+    for image, pts in faces:
+        crop, p = _check_crop(image, pts, size, camera, np.random.default_rng([seed, len(images)]))
+        images.append(crop)
+        points.append(p)
+    if not images:
+        raise ValueError(f"{what}: no annotated faces")
+    pts = np.stack(points).astype(np.float32)
+    return LabelledFaces(np.stack(images), pts, np.ones(pts.shape[:2], bool), np.full(len(pts), -1), "ibug68")
+
+
 def load_imglab_faces(xml_paths, size: int = 32, camera: str | None = None, seed: int = 0) -> LabelledFaces:
     """Faces of dlib imglab XML files (e.g. ``pascal-faces-68``) as ``size``² crops framed like the
     renders (:func:`crop_face`), for checking on real faces.
@@ -297,37 +328,55 @@ def load_imglab_faces(xml_paths, size: int = 32, camera: str | None = None, seed
     degradation). ``camera="target-camera"`` (or any name in ``degrade.DEGRADATIONS``): a 128² crop
     through that degradation, seeded per face by ``(seed, face index)``.
     """
-    from .degrade import degrade
     from .formats import read_imglab_xml
 
     paths = [Path(p) for p in ([xml_paths] if isinstance(xml_paths, (str, Path)) else xml_paths)]
-    images, points, cache = [], [], {}
-    for xml in paths:
-        for face in read_imglab_xml(xml, num_points=68):
-            path = face.image_path(xml)
-            if path not in cache:
-                cache[path] = _read_rgb(path)
-            pts = face.points
-            if camera is None:
-                side = max(size, int(round(float((pts.max(0) - pts.min(0)).max()) / 0.68)))
-                crop, p = crop_face(cache[path], pts, side)
-                crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-                p = resize_points(p, size / side)
-            else:
-                crop, p = crop_face(cache[path], pts, 128)
-                crop, p = degrade(camera, crop, p, np.random.default_rng([seed, len(images)]))
-                if crop.shape[0] != size:
-                    crop, p = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), resize_points(
-                        p, size / crop.shape[0])
-            images.append(crop)
-            points.append(p)
-    if not images:
-        raise ValueError(f"{', '.join(map(str, paths))}: no annotated faces")
-    pts = np.stack(points).astype(np.float32)
-    return LabelledFaces(np.stack(images), pts, np.ones(pts.shape[:2], bool), np.full(len(pts), -1), "ibug68")
+
+    def faces():
+        cache = {}
+        for xml in paths:
+            for face in read_imglab_xml(xml, num_points=68):
+                path = face.image_path(xml)
+                if path not in cache:
+                    cache[path] = _read_rgb(path)
+                yield cache[path], face.points
+
+    return _check_set(faces(), size, camera, seed, ", ".join(map(str, paths)))
 
 
-def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+def load_300w_check(root: str | Path, size: int = 32, camera: str | None = None,
+                    seed: int = 0) -> LabelledFaces:
+    """A 300-W folder's faces as check crops, like :func:`load_imglab_faces` (e.g. the held-out
+    photos of pseudo-labelled real faces: the real validation set)."""
+    from .formats import read_pts
+
+    files = sorted(Path(root).rglob("*.pts"))
+    if not files:
+        raise ValueError(f"{root}: no .pts files found (expected the 300W/iBUG layout)")
+    faces = ((_read_rgb(_image_beside(f)), read_pts(f, expected_points=68)) for f in files)
+    return _check_set(faces, size, camera, seed, str(root))
+
+
+def mix_real_hr(rendered: LabelledFaces, real: LabelledFaces, share: float) -> LabelledFaces:
+    """The labelled training set with ``real`` making up ``share`` of it: the real faces are tiled
+    (each repeated as evenly as possible) beside every rendered face, so an epoch draws a real face
+    with probability ``share`` while the renders keep their number and order."""
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"real_hr_share must be in [0, 1), got {share}")
+    if share == 0.0 or len(real) == 0:
+        return rendered
+    n_real = max(1, int(round(len(rendered) * share / (1.0 - share))))
+    tiled = real.subset(np.arange(n_real) % len(real))
+    return LabelledFaces(
+        np.concatenate([rendered.images, tiled.images]),
+        np.concatenate([rendered.points, tiled.points]).astype(np.float32),
+        np.concatenate([rendered.visible, tiled.visible]),
+        np.concatenate([rendered.identity, np.full(n_real, -1, rendered.identity.dtype)]),
+        rendered.schema,
+    )
+
+
+def _load_hr_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
     """Labelled HR training faces from ``cfg.hr_data`` in ``cfg.schema``."""
     spec = cfg.hr_data
     if spec == "embedded":
@@ -342,6 +391,16 @@ def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> Labe
     else:
         raise ValueError(f"--hr-data {spec!r}: expected 'embedded', a 300W folder, an AFLW CSV or an .npz")
     return faces.to_schema(cfg.schema)
+
+
+def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
+    """Labelled HR training faces from ``cfg.hr_data`` in ``cfg.schema``, with ``cfg.real_hr``'s
+    labelled real faces mixed in at ``cfg.real_hr_share`` (:func:`mix_real_hr`)."""
+    faces = _load_hr_data(cfg, seed, progress)
+    if not cfg.real_hr:
+        return faces
+    real = load_300w_folder(Path(cfg.real_hr).expanduser(), cfg.hr_size).to_schema(cfg.schema)
+    return mix_real_hr(faces, real, cfg.real_hr_share)
 
 
 def load_target_lr(cfg: DataConfig, seed: int = 0, progress: bool = True) -> np.ndarray:

@@ -227,13 +227,20 @@ class ArraySource:
         return f"ArraySource({self.name!r}, size={self.size}, n={len(self)})"
 
 
-def resolve_lr_source(spec: str, size: int = 32) -> FolderSource | ArraySource:
-    """``"lfw"`` -> the embedded LFW faces; an existing directory -> a :class:`FolderSource` over it."""
+def resolve_lr_source(spec: str, size: int = 32) -> LRSource:
+    """``"lfw"`` -> the embedded LFW faces; ``real-faces[:split]`` or a folder with a ``boxes.json``
+    -> its small faces (:class:`~.real_faces.RealFacesSource`); another existing directory -> a
+    :class:`FolderSource` over it."""
+    from .real_faces import RealFacesSource, is_real_faces_spec, parse_real_faces_spec
+
     text = str(spec).strip()
     if text.lower() == "lfw":
         return ArraySource(lfw_faces(), size=size, name="lfw")
+    if text.split(":")[0] == "real-faces" or is_real_faces_spec(text):
+        root, split = parse_real_faces_spec(text)
+        return RealFacesSource(root, split, size=size)
     path = Path(text).expanduser()
     if path.is_dir():
         return FolderSource(path, size=size)
     problem = "is a file, not a directory" if path.exists() else "is neither 'lfw' nor an existing directory"
-    raise ValueError(f"LR source {spec!r} {problem}; use 'lfw' or a folder of LR face crops")
+    raise ValueError(f"LR source {spec!r} {problem}; use 'lfw', 'real-faces' or a folder of LR face crops")
