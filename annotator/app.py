@@ -89,6 +89,8 @@ SHORTCUTS_JS = """
 CSS = """
 .gradio-container { max-width: 1600px !important; }
 .pixelated img { image-rendering: pixelated; }
+#demo-table { overflow-x: auto; }
+#demo-table td, #demo-table th { white-space: nowrap; padding: 2px 6px; }
 #demo-sheet img { object-fit: none; width: auto; height: auto; max-width: 100%; }
 #demo-sheet .image-frame, #demo-sheet .image-container { height: auto !important; }
 #reference img { max-height: 240px; object-fit: contain; }

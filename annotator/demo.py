@@ -155,7 +155,7 @@ def _named(path: str | os.PathLike[str], exc: Exception) -> str:
 
 def _warm(model) -> None:
     """One throw-away prediction so the first real face is not charged PyTorch's start-up."""
-    size = getattr(model, "input_size", 32)
+    size = getattr(model, "input_size", None) or 32
     model.predict([np.zeros((size, size, 3), np.uint8)])
 
 
@@ -449,6 +449,16 @@ def _view(crop: np.ndarray, pred: Prediction | None, color) -> tuple[np.ndarray,
     return canvas, zoom
 
 
+def _conf(pred: Prediction | None) -> str:
+    """Mean confidence, or ``n/a`` for a model that gives none (dlib's predictor answers 1.0 for every
+    point; no heatmap decoder does)."""
+    if pred is None or not len(pred.confidence):
+        return "–"
+    if np.all(pred.confidence == 1.0):
+        return "n/a"
+    return f"{float(np.mean(pred.confidence)):.2f}"
+
+
 def _short(name: str, limit: int = 26) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
@@ -463,7 +473,7 @@ def face_panel(res: FaceResult, columns: list[str] | None = None) -> np.ndarray:
         view, zoom = _view(res.crop, pred, MODEL_COLORS[c % len(MODEL_COLORS)])
         size = f"{w}x{h} px, x{zoom}"
         sub = f"{size}, no model" if pred is None or not len(pred.confidence) else (
-            f"{size}, {pred.ms:.1f} ms, conf {float(np.mean(pred.confidence)):.2f}")
+            f"{size}, {pred.ms:.1f} ms, conf {_conf(pred)}")
         views.append(_titled(view, _short(name, 24) or "crop", sub))
     gap = np.full((views[0].shape[0], 8, 3), 255, np.uint8)
     out = views[0]
@@ -537,17 +547,16 @@ def results_markdown(
     if not results:
         return "\n\n".join(lines)
     names = [n for n, _ in models.columns]
-    head = "| face | box in photo (x, y, w, h) | LR crop |" + "".join(
-        f" {_short(n, 18)} ms | conf |" for n in names)
+    head = "| face | box (x, y, w, h) | LR crop |" + "".join(f" {_short(n, 14)} ms | conf |" for n in names)
     rule = "| ---: | --- | ---: |" + " ---: | ---: |" * len(names)
     rows = []
     for i, r in enumerate(results):
         cells = [str(i + 1), f"{r.box.x:.0f}, {r.box.y:.0f}, {r.box.w:.0f}, {r.box.h:.0f}",
-                 f"{r.crop.shape[1]}x{r.crop.shape[0]} px"]
+                 f"{r.crop.shape[1]}×{r.crop.shape[0]}"]
         for n in names:
             p = r.predictions.get(n)
             ok = p is not None and len(p.confidence)
-            cells += [f"{p.ms:.1f}" if ok else "–", f"{float(np.mean(p.confidence)):.2f}" if ok else "–"]
+            cells += [f"{p.ms:.1f}" if ok else "–", _conf(p)]
         rows.append("| " + " | ".join(cells) + " |")
     lines.append("\n".join([head, rule, *rows]))
     return "\n\n".join(lines)
