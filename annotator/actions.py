@@ -126,7 +126,13 @@ def _open(cfg: AppConfig, st: TabState, folder: str, annotator: str, schema: str
     folder = (folder or "").strip()
     if not folder:
         raise StoreError("type the folder of images to annotate")
-    path = Path(folder).expanduser().resolve()
+    try:  # a NUL byte or an over-long name is a typing mistake to report, not a server traceback
+        path = Path(folder).expanduser().resolve()
+        path.is_dir()
+    except (ValueError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StoreError(f"{folder[:80]!r}{'…' if len(folder) > 80 else ''}: not a usable folder name "
+                         f"({reason})") from None
     allowed = {cfg.root.resolve()} | ({cfg.folder.resolve()} if cfg.folder else set())
     if not any(path == a or a in path.parents for a in allowed):
         raise StoreError(f"{path}: outside the folders this server may open ({', '.join(map(str, allowed))})")

@@ -419,13 +419,34 @@ def build_app(
     return app
 
 
-def _parse_auth(auth: str | None) -> tuple[str, str] | None:
+AUTH_ENV = "S2LD_AUTH"  # USER:PASS from the environment, which `ps` does not show
+
+
+def _parse_auth(auth: str | None, source: str = "--auth") -> tuple[str, str] | None:
     if not auth:
         return None
     user, sep, password = auth.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth must look like user:password")
+        raise ValueError(f"{source} must look like user:password")
     return user, password
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The login from ``--auth-file`` (first line), ``--auth`` or ``$S2LD_AUTH``, in that order.
+
+    A password on the command line is readable by every user of the machine through ``ps``; the
+    file and the environment variable are not, so they are what the help recommends."""
+    path = getattr(args, "auth_file", None)
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a UTF-8 text file"
+            raise ValueError(f"{path}: cannot read the --auth-file ({reason})") from None
+        return _parse_auth(lines[0].strip() if lines else "", f"{path}: the --auth-file's first line")
+    if args.auth:
+        return _parse_auth(args.auth)
+    return _parse_auth(os.environ.get(AUTH_ENV, "").strip(), f"${AUTH_ENV}")
 
 
 def launch(
@@ -458,7 +479,7 @@ def launch(
 
 def _check_server_arguments(args: argparse.Namespace) -> None:
     """Login and port: a wrong value is one line in the terminal, not a server that half works."""
-    _parse_auth(args.auth)
+    _credentials(args)
     if args.port is not None and not 0 < args.port < 65536:
         raise ValueError(f"--port {args.port}: choose a port between 1 and 65535")
 
@@ -525,7 +546,7 @@ def main_annotate(args: argparse.Namespace) -> int:
     app = build_app(args.folder, schema=args.schema, annotator=args.annotator, out=args.out,
                     checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
                     root=args.root, order=args.order, zoom=args.zoom, device=args.device, models=models)
-    launch(app, host=args.host, port=args.port, auth=args.auth)
+    launch(app, host=args.host, port=args.port, auth=_credentials(args))
     return 0
 
 
@@ -543,5 +564,5 @@ def main_demo(args: argparse.Namespace) -> int:
     app = build_app(args.annotate, schema=args.schema, checkpoint=args.checkpoint,
                     baseline_checkpoint=args.baseline_checkpoint, examples_dir=args.examples_dir, tabs=tabs,
                     device=args.device, models=models)
-    launch(app, host=args.host, port=args.port, auth=args.auth)
+    launch(app, host=args.host, port=args.port, auth=_credentials(args))
     return 0

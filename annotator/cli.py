@@ -32,7 +32,11 @@ SCHEMA_HELP = (f"landmark schema: {', '.join(sorted(SCHEMAS))}, or a schema file
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: localhost)")
     parser.add_argument("--port", type=int, default=None, help="port (default: first free from 7860)")
-    parser.add_argument("--auth", default=None, metavar="USER:PASS", help="require this login")
+    parser.add_argument("--auth", default=None, metavar="USER:PASS",
+                        help="require this login (visible to other users in `ps`: prefer --auth-file or "
+                             "the S2LD_AUTH environment variable)")
+    parser.add_argument("--auth-file", default=None, metavar="FILE",
+                        help="require the login USER:PASS written on the first line of FILE")
     parser.add_argument("--checkpoint", default=None,
                         help="landmark checkpoint (pre-placed points; the demo's model; default: shipped)")
     parser.add_argument("--baseline-checkpoint", default=None,

@@ -397,18 +397,18 @@ def load_upload(payload) -> np.ndarray:
     if not path:
         raise ValueError("no photo: upload one, take a webcam snapshot, or pick an example")
     name = (payload.get("orig_name") if isinstance(payload, dict) else None) or Path(path).name
-    from PIL import Image, UnidentifiedImageError
+    from s2ld_core.data.images import decode_rgb, image_size
 
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError):
+        w, h = image_size(path)  # the project's one guarded reader: header first, real size
+    except ValueError:
         raise ValueError(f"{name}: not an image this demo can read (PNG, JPEG, BMP, TIFF, WebP)") from None
     if max(w, h) > MAX_UPLOAD_SIDE:
         raise ValueError(f"{name}: {w}x{h} px is too large; at most {MAX_UPLOAD_SIDE} px per side")
-    from s2ld_core.data.sources import read_rgb
-
-    return read_rgb(path)
+    try:
+        return decode_rgb(Path(path).read_bytes(), name)
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot read the upload ({exc.strerror or exc})") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -515,7 +515,8 @@ def overview(image: np.ndarray, results: list[FaceResult], max_side: int = 900) 
     big = max(img.shape[:2])
     s = max_side / big
     s = float(int(s)) if s >= 2 else min(1.0, s)
-    out = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_NEAREST)
+    size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))  # 4000x1 stays 1 px high
+    out = cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_NEAREST)
     thick = 1 if max(out.shape[:2]) < 500 else 2
     for i, r in enumerate(results):
         b = r.box

@@ -95,11 +95,10 @@ def canvas_pixels(page):
     """What the canvas shows, as an RGB uint8 array at its backing-store resolution."""
     import base64
 
-    import numpy as np
+    from s2ld_core.data.images import decode_rgb
 
     url = page.locator("#annot-canvas canvas").evaluate("c => c.toDataURL('image/png')")
-    data = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return decode_rgb(base64.b64decode(url.split(",", 1)[1]), "the canvas")  # the one guarded decoder
 
 
 def _astronaut_crop(size: int = 50, face: int = 24) -> object:

@@ -40,7 +40,6 @@ import math
 import os
 import re
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +61,7 @@ from s2ld_core.data.formats import (
     write_annotations,
     write_coco_keypoints,
 )
-from s2ld_core.data.sources import read_rgb
+from s2ld_core.data.images import image_size, read_rgb
 from s2ld_core.schemas import Schema
 
 from .pictures import display_to_original  # noqa: F401 - part of this module's API
@@ -162,22 +161,16 @@ def list_images(root: str | os.PathLike[str], exclude: Iterable[str | os.PathLik
     return sorted(keys)
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """``(width, height)`` from the file header without decoding pixels; ``None`` if PIL cannot tell.
+def _header_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` from the file header without decoding pixels (the project's one guarded
+    reader, :func:`s2ld_core.data.images.image_size`: the real size even for a 20000² "bomb").
 
     Read first so a small file that claims huge dimensions is refused before anything is allocated.
     """
-    from PIL import Image  # Pillow comes with matplotlib, a core dependency
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as im:
-                return im.size
-        except Image.DecompressionBombError:
-            return (Image.MAX_IMAGE_PIXELS, Image.MAX_IMAGE_PIXELS)  # far above any limit here
-        except Exception:  # noqa: BLE001 - not identifiable by PIL: let the decoder give the reason
-            return None
+    try:
+        return image_size(path)
+    except ValueError as exc:
+        raise UnreadableImage(str(exc)) from None
 
 
 def _check_side(path: Path, size: tuple[int, int] | None) -> None:
@@ -506,9 +499,20 @@ class AnnotationStore:
         self.aset = aset
         self._stamp = stamp
 
+    def file_deleted(self) -> bool:
+        """Whether the annotation file this store read or wrote has since been removed from disk."""
+        return self._stamp is not None and self._file_stamp() is None
+
     def refresh(self) -> None:
-        """Re-read the file if it changed on disk since we last read or wrote it."""
+        """Re-read the file if it changed on disk since we last read or wrote it.
+
+        A file deleted while open is a :class:`StoreError`, not a reason to write it back: the
+        person who deleted it meant something, and silently re-creating it from this server's memory
+        would undo that. Opening the folder again starts a new file (:func:`open_store`)."""
         with self._lock:
+            if self.file_deleted():
+                raise StoreError(f"{self.path} was deleted on disk while open, so nothing more is saved; "
+                                 "open the folder again to start a new annotation file")
             if self._file_stamp() != self._stamp:
                 self._load()
 
@@ -781,7 +785,8 @@ def open_store(
     fresh = AnnotationStore.open(root, schema, annotator, out)
     with _STORES_LOCK:
         known = _STORES.get(fresh.path)
-        if known is not None and known.root == fresh.root and known.points == fresh.points:
+        same = known is not None and known.root == fresh.root and known.points == fresh.points
+        if same and not known.file_deleted():  # a deleted file starts afresh (see refresh)
             with known._lock:
                 known.keys = fresh.keys  # the folder may have gained images since
                 known.unreadable.clear()  # and a broken image may have been replaced: try again

@@ -37,11 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def photos_640x480(folder: Path) -> list[np.ndarray]:
     from s2ld_core.data.formats import read_imglab_xml
+    from s2ld_core.data.images import read_rgb
 
     names = sorted({face.image for xml in sorted(folder.glob("*.xml")) for face in read_imglab_xml(xml)})
     out = []
     for name in names:
-        img = cv2.cvtColor(cv2.imread(str(folder / name)), cv2.COLOR_BGR2RGB)
+        img = read_rgb(folder / name)
         out.append(cv2.resize(img, (640, 480), interpolation=cv2.INTER_AREA))
     return out
 
@@ -49,6 +50,7 @@ def photos_640x480(folder: Path) -> list[np.ndarray]:
 def pipeline_accuracy(landmarker, folder: Path) -> dict:
     """Recall and NME68 (box) of ``landmarker`` on the annotated photos, at their own resolution."""
     from s2ld_core.data.formats import read_imglab_xml
+    from s2ld_core.data.images import read_rgb
     from s2ld_core.faces import FaceBox
     from s2ld_core.geometry import resize_points
     from s2ld_core.metrics import nme
@@ -62,7 +64,7 @@ def pipeline_accuracy(landmarker, folder: Path) -> dict:
     mean = np.asarray(det.meta["mean_shape"], np.float32)
     found, preds, means, gts = 0, [], [], []
     for name, faces in truth.items():
-        result = landmarker(cv2.cvtColor(cv2.imread(str(folder / name)), cv2.COLOR_BGR2RGB))
+        result = landmarker(read_rgb(folder / name))
         for face in faces:
             ious = [FaceBox.of(face.box).iou(f.box) for f in result.faces]
             if not ious or max(ious) < 0.4:

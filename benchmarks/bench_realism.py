@@ -118,8 +118,9 @@ def sheet(path: Path, n: int = 10) -> None:
     the renderer's contact sheet in the README. v3 (real LFW skin) first, then v2 and v1."""
     import cv2
 
-    from s2ld_core.data.datasets import _read_rgb, crop_face
+    from s2ld_core.data.datasets import crop_face
     from s2ld_core.data.formats import read_imglab_xml
+    from s2ld_core.data.images import read_rgb
     from s2ld_core.data.render import render_dataset
     from s2ld_core.data.sources import lfw_faces
     from s2ld_core.plotting import contact_sheet
@@ -127,7 +128,7 @@ def sheet(path: Path, n: int = 10) -> None:
     pascal = []
     for xml in pascal_xml_files():
         for face in read_imglab_xml(xml, num_points=68):
-            pascal.append(crop_face(_read_rgb(face.image_path(xml)), face.points, 128)[0])
+            pascal.append(crop_face(read_rgb(face.image_path(xml)), face.points, 128)[0])
     pick = np.linspace(0, len(pascal) - 1, n).round().astype(int)
     pascal = [pascal[i] for i in pick]
     ids = range(400_000, 400_000 + n)

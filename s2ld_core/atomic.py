@@ -31,6 +31,9 @@ def write_problem(path: str | os.PathLike[str], folder: bool = False) -> str | N
     """Why ``path`` could not be created as a file (or, with ``folder``, a folder); ``None`` if it can.
 
     Walks up to the nearest existing ancestor: it must be a folder we may write in. Nothing is created.
+    A command creates at most the folder it was asked to write (the folder itself, or a file's own
+    folder), never folders above it: ``--out /nonexistent/dir/x.png`` is refused, not a new
+    ``/nonexistent``.
     """
     target = Path(path)
     if target.is_dir() and not folder:
@@ -39,11 +42,16 @@ def write_problem(path: str | os.PathLike[str], folder: bool = False) -> str | N
         return "is a file, not a folder"
     if target.exists():
         return None if os.access(target if target.is_dir() else target.parent, os.W_OK) else "no permission"
-    ancestor = target.parent
+    ancestor = target if folder else target.parent
+    missing = []  # the folders writing would create, nearest first
     while not ancestor.exists() and ancestor != ancestor.parent:
+        missing.append(ancestor)
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         return f"cannot write here: {ancestor} is a file, not a folder"
+    if len(missing) > 1:
+        return (f"cannot write here: folder {missing[-1]} does not exist (s2ld creates the output's own "
+                "folder, not the folders above it)")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         return f"cannot write here: no permission to write in {ancestor}"
     return None

@@ -50,9 +50,11 @@ _TRAIN_OVERRIDES = {
 
 
 def _train_config(args: argparse.Namespace, stage: str):
-    """The profile's (or ``--config``'s) training configuration with the given options applied."""
+    """The profile's (or ``--config``'s) training configuration with the given options applied, and
+    the warnings the run should carry (the schema taken from the data)."""
     from .train.config import TrainConfig, profile_config
 
+    _check_train_paths(args)
     setting = getattr(args, "setting", None)  # stage 2: the setting's budget of the profile applies
     if args.config:
         cfg = _config_from_yaml(TrainConfig, args.config)
@@ -63,7 +65,46 @@ def _train_config(args: argparse.Namespace, stage: str):
         value = getattr(args, option, None)
         if value is not None:
             setattr(getattr(cfg, section) if section else cfg, name, value)
-    return cfg
+    return cfg, _schema_from_data(cfg, args)
+
+
+def _schema_from_data(cfg, args: argparse.Namespace) -> list[str]:
+    """Train in the schema the labelled faces are annotated in: taken from the data when neither
+    ``--schema`` nor ``--config`` names one (a warning for ``summary.json``), refused in one line
+    when the named one differs (a 68-point 300W folder trained as ``aflw19`` would quietly become a
+    19-point model of approximated points)."""
+    from .data.datasets import hr_data_schema
+
+    found = hr_data_schema(cfg.data.hr_data)
+    if found is None:
+        return []
+    schema, seen = found
+    named = args.schema or (f"{cfg.data.schema} (data.schema of {args.config})" if args.config else None)
+    if named is None:
+        cfg.data.schema = schema
+        return [f"schema {schema} inferred from --hr-data {cfg.data.hr_data} ({seen}); "
+                f"pass --schema to name it"]
+    if cfg.data.schema != schema:
+        raise ValueError(
+            f"--schema {named}: --hr-data {cfg.data.hr_data} holds {schema} points ({seen}); "
+            f"leave --schema out to train {schema}, or convert the labels first"
+        )
+    return []
+
+
+def _check_train_paths(args: argparse.Namespace) -> None:
+    """Files named on the command line exist, checked before torch is imported."""
+    if args.config and not Path(args.config).is_file():
+        raise ValueError(f"{args.config}: no such config file")
+    for option in ("g1", "vgg_weights"):
+        value = getattr(args, option, None)
+        if value and not Path(value).is_file():
+            raise ValueError(f"{value}: no such file (--{option.replace('_', '-')})")
+    for option in ("hr_data", "target_lr"):
+        value = getattr(args, option, None)
+        named = value and value.strip().lower() not in ("embedded", "lfw")
+        if named and not Path(value).expanduser().exists():
+            raise ValueError(f"{value}: no such file or folder (--{option.replace('_', '-')})")
 
 
 def _config_from_yaml(config_cls, path: str):
@@ -81,24 +122,32 @@ def _config_from_yaml(config_cls, path: str):
 
 
 def cmd_train_stage1(args: argparse.Namespace) -> None:
+    cfg, warnings = _train_config(args, "stage1")  # paths and schema checked before torch is imported
     from .train.launch import train_stage1
 
-    cfg = _train_config(args, "stage1")
     if args.vgg_weights:
         cfg.stage1.vgg_weights = args.vgg_weights
     if args.g1_gan_variant:
         cfg.stage1.g1_gan_variant = args.g1_gan_variant
-    print(f"G1 written to {train_stage1(cfg, args.out, resume=args.resume)}")
+    _say(warnings)
+    print(f"G1 written to {train_stage1(cfg, args.out, resume=args.resume, warnings=warnings)}")
 
 
 def cmd_train_stage2(args: argparse.Namespace) -> None:
+    cfg, warnings = _train_config(args, "stage2")  # paths and schema checked before torch is imported
     from .train.launch import train_stage2
 
-    cfg = _train_config(args, "stage2")
     cfg.stage2.setting = args.setting
     if args.g1:
         cfg.stage2.g1_checkpoint = args.g1
-    print(f"G2 ({args.setting}) written to {train_stage2(cfg, args.out, resume=args.resume)}")
+    _say(warnings)
+    final = train_stage2(cfg, args.out, resume=args.resume, warnings=warnings)
+    print(f"G2 ({args.setting}) written to {final}")
+
+
+def _say(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"s2ld: warning: {w}", file=sys.stderr)
 
 
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -113,7 +162,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--target-lr", help="unlabelled LR faces: 'embedded' (default), 'lfw' or a folder of crops"
     )
-    p.add_argument("--schema", choices=tuple(SCHEMAS), help="landmark schema (default aflw19)")
+    p.add_argument("--schema", choices=tuple(SCHEMAS),
+                   help="landmark schema (default: the data's: ibug68 for a 300W folder, aflw19 for an AFLW "
+                        "CSV and for the embedded faces); a schema the data is not annotated in is refused")
     p.add_argument("--out", required=True, help="run folder (config, stats.jsonl, samples, checkpoints)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1 …")
     p.add_argument("--epochs", type=int)
@@ -149,6 +200,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    _check_evaluate_paths(args)  # before torch is imported: a wrong path answers at once
     from .atomic import atomic_write_json, check_writable
     from .evaluation import evaluate_detector, faces_from_annotations
     from .inference import LandmarkDetector
@@ -187,9 +239,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     s = ev.summary
     how = f"{det.decoding} decoding" + (", flip test" if det.flip_test else "")
     print(
-        f"{det.name} ({how}) on {source}: {s['n']} faces, NME ({s['normalizer']}) {s['nme']:.4f}, "
-        f"AUC@0.08 {s['auc@0.08']:.3f}, AUC@0.10 {s['auc@0.10']:.3f}, "
-        f"FR@0.08 {s['fr@0.08']:.3f}, FR@0.10 {s['fr@0.10']:.3f}"
+        f"{det.name} ({how}) on {source}: {s['n']} faces, NME {100 * s['nme']:.2f} % of the "
+        f"{NORMALIZER_WORDS[s['normalizer']]}, AUC@0.08 {s['auc@0.08']:.3f}, AUC@0.10 {s['auc@0.10']:.3f}, "
+        f"FR@0.08 {100 * s['fr@0.08']:.1f} %, FR@0.10 {100 * s['fr@0.10']:.1f} %"
     )
     if args.out:
         out = Path(args.out)
@@ -206,6 +258,28 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         )
         save_figure(plot_ced({det.name: ev.errors}, title=f"CED on {source}"), out / "ced.png")
         print(f"metrics and CED plot in {out}")
+
+
+# how each normaliser is named where a figure is printed (every figure changes with it)
+NORMALIZER_WORDS = {
+    "box": "box size (normaliser box: √(w·h) of the landmark box)",
+    "interocular": "inter-ocular distance (normaliser interocular: outer eye corners)",
+}
+
+
+def _check_evaluate_paths(args: argparse.Namespace) -> None:
+    """Every path ``s2ld evaluate`` names exists, checked before the slow imports."""
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        folder = Path(args.checkpoint).is_dir()
+        what = "is a folder, not a checkpoint file" if folder else "checkpoint not found"
+        raise ValueError(f"{args.checkpoint}: {what}")
+    if args.annotations and not Path(args.annotations).is_file():
+        raise ValueError(f"{args.annotations}: no such annotation file")
+    if args.images_root and not Path(args.images_root).is_dir():
+        raise ValueError(f"{args.images_root}: --images-root is not a folder")
+    for item in args.imglab or []:
+        if not Path(item).exists():
+            raise ValueError(f"{item}: no such file or folder")
 
 
 def _check_annotations_fit(path: str, schema: str, checkpoint: str) -> None:
@@ -252,13 +326,33 @@ def cmd_bench(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------- app
 
 
+def _check_app_paths(args: argparse.Namespace) -> None:
+    """The paths ``annotate`` and ``demo`` name, checked before Gradio and torch are imported (those
+    take seconds; a typo should answer at once). The app checks the rest (images, files) itself."""
+    folder = getattr(args, "folder", None)
+    if folder and not Path(folder).expanduser().is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    root = getattr(args, "root", None)
+    if root and not Path(root).expanduser().is_dir():
+        raise ValueError(f"{root}: --root is not a folder")
+    for option in ("checkpoint", "baseline_checkpoint"):
+        value = getattr(args, option, None)
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"{value}: checkpoint not found (--{option.replace('_', '-')})")
+    examples = getattr(args, "examples_dir", None)
+    if examples and Path(examples).expanduser().exists() and not Path(examples).expanduser().is_dir():
+        raise ValueError(f"{examples}: --examples-dir is a file, not a folder")
+
+
 def cmd_annotate(args: argparse.Namespace) -> None:
+    _check_app_paths(args)
     from annotator.app import main_annotate
 
     main_annotate(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    _check_app_paths(args)
     from annotator.app import main_demo
 
     main_demo(args)
@@ -326,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoding", choices=DECODINGS,
                    help="heatmap decoding (default: pdm where the checkpoint has a shape model, else raw)")
     p.add_argument("--flip-test", action="store_true", help="average with the mirror image's heatmaps")
-    p.add_argument("--normalizer", choices=NORMALIZERS)
+    p.add_argument("--normalizer", choices=NORMALIZERS, default="box",
+                   help="what NME divides by: box (default; √(w·h) of the landmark box, the README's and "
+                        "the LR sets' figure) or interocular (outer eye corners, 300W's)")
     p.add_argument("--out", help="folder for metrics.json and ced.png")
     p.add_argument("--device")
     p.set_defaults(func=cmd_evaluate)
@@ -367,9 +463,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """What a user can cause with a bad file or value (as opposed to a bug in s2ld)."""
     import yaml
 
-    from .train.runner import TrainingDiverged
-
-    return (ValueError, OSError, TrainingDiverged, yaml.YAMLError)
+    errors: list[type[BaseException]] = [ValueError, OSError, yaml.YAMLError]
+    # a training run that diverged; only possible once the runner (and torch) were imported, so an
+    # early error never pays seconds for importing torch just to name this class
+    runner = sys.modules.get(f"{__package__}.train.runner")
+    if runner is not None:
+        errors.append(runner.TrainingDiverged)
+    return tuple(errors)
 
 
 def _error_line(err: BaseException) -> str:

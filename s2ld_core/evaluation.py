@@ -50,10 +50,13 @@ def evaluate_detector(
 
 def faces_from_annotations(path: str | Path, images_root: str | Path | None = None) -> LabelledFaces:
     """The done images of an annotation JSON as labelled faces (images read from ``images_root``,
-    default: the folder holding the annotation's parent ``annotations/`` folder, else its own)."""
-    import cv2
+    default: the folder holding the annotation's parent ``annotations/`` folder, else its own).
 
+    Each image is read through the guarded reader (pixel limit checked on the header) and must have
+    the size its entry states: points are in that image's pixels, so scoring a 30x30 file against an
+    entry that says 25x25 would be silently wrong."""
     from .data.formats import read_annotations
+    from .data.images import image_size, read_rgb
 
     path = Path(path)
     aset = read_annotations(path)
@@ -67,10 +70,18 @@ def faces_from_annotations(path: str | Path, images_root: str | Path | None = No
     )
     images = []
     for key in keys:
-        img = cv2.imread(str(root / key), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"{root / key}: cannot read the image listed in {path}")
-        images.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        file = root / key
+        if not file.is_file():
+            raise ValueError(f"{file}: no such image (listed in {path}; --images-root sets their folder)")
+        ann = aset.images[key]
+        w, h = image_size(file)  # header first: a wrong size is refused before decoding
+        if (w, h) in ((ann.width, ann.height), (ann.height, ann.width)):  # (h, w): EXIF may rotate
+            image = read_rgb(file)
+            h, w = image.shape[:2]
+        if (w, h) != (ann.width, ann.height):
+            raise ValueError(f"{file}: is {w}x{h} px but {path} says {ann.width}x{ann.height}; "
+                             "its points would not match this image")
+        images.append(image)
     vis = visible & np.all(np.isfinite(points), axis=-1)
     return LabelledFaces(
         _ragged(images),

@@ -81,14 +81,55 @@ def warp_image(
     return cv2.warpAffine(image, m, (w, h), flags=interpolation, borderMode=border)
 
 
+_FLOAT_UNIT_MAX = 1.05  # floats up to this are [0, 1] images (bicubic overshoot clipped)
+_FLOAT_BYTE_MAX = 260.0  # floats up to this are [0, 255] images
+_FLOAT_MIN = -0.05  # below this a float image is not [0, 1] nor [0, 255] (e.g. a [-1, 1] tensor)
+
+
+def _values_to_uint8(img: np.ndarray) -> np.ndarray:
+    """uint8 values of an image array by the rule of its dtype (see :func:`to_rgb_uint8`)."""
+    kind = img.dtype.kind
+    if img.size == 0:
+        raise ValueError(f"empty image (shape {img.shape})")
+    if img.dtype == np.uint8:
+        return img
+    if kind == "b":
+        raise ValueError("a boolean array is a mask, not an image; use mask.astype(np.uint8) * 255")
+    if kind in "iu":
+        lo, hi = int(img.min()), int(img.max())
+        if lo >= 0 and hi <= 255:
+            return img.astype(np.uint8)
+        if img.dtype == np.uint16:  # a 16-bit image: 65535 is white
+            return np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
+        raise ValueError(f"{img.dtype} values run {lo}..{hi}; integer images must hold 0..255 "
+                         "(or be uint16 for 16-bit)")
+    if kind != "f":
+        raise ValueError(f"an array of dtype {img.dtype} is not an image")
+    f = img.astype(np.float64)
+    if not np.isfinite(f).all():
+        raise ValueError("the image holds NaN or infinite values")
+    lo, hi = float(f.min()), float(f.max())
+    if lo < _FLOAT_MIN:
+        raise ValueError(f"float values down to {lo:.4g}: expected [0, 1] or [0, 255] "
+                         "(a network tensor in [-1, 1] converts with (x + 1) / 2)")
+    if hi <= _FLOAT_UNIT_MAX:
+        return np.round(np.clip(f, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if hi <= _FLOAT_BYTE_MAX:
+        return np.round(np.clip(f, 0.0, 255.0)).astype(np.uint8)
+    raise ValueError(f"float values up to {hi:.4g}: expected [0, 1] or [0, 255]")
+
+
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """Bring any image to the API-boundary format: ``uint8`` HxWx3 RGB (gray expanded, alpha dropped).
 
-    Float images are taken to be in ``[0, 1]``.
+    Values by dtype, one stated rule each (never a silent clip to white): ``uint8`` as is; other
+    integer types as 0..255 values, except ``uint16`` holding values above 255, which is a 16-bit
+    image (divided by 257); floats are ``[0, 1]`` when the largest value is at most 1.05, else
+    ``[0, 255]`` when at most 260 (overshoot from interpolation is clipped). Anything else -- NaN or
+    infinity, float values below -0.05, integers outside 0..255, booleans, an empty array -- is a
+    ``ValueError`` that says which rule failed.
     """
-    img = np.asarray(image)
-    if img.dtype != np.uint8:
-        img = np.clip(np.round(img.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    img = _values_to_uint8(np.asarray(image))
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     elif img.ndim == 3 and img.shape[2] == 1:
@@ -96,5 +137,6 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     elif img.ndim == 3 and img.shape[2] == 4:
         img = img[:, :, :3]
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"cannot interpret an array of shape {np.asarray(image).shape} as an image")
+        raise ValueError(f"cannot interpret an array of shape {np.asarray(image).shape} as an image "
+                         "(expected H×W, H×W×1, H×W×3 or H×W×4)")
     return np.ascontiguousarray(img)

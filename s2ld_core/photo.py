@@ -16,37 +16,91 @@ points back::
 
 A :class:`PhotoResult` renders itself inline in Jupyter (``_repr_png_``), serialises with
 ``to_dict`` and gives aligned crops with ``aligned(size)``.
+
+**Inputs** are whatever :func:`s2ld_core.data.images.image_from` takes (a path, read through the
+guarded reader with its pixel limit; a PIL image; an array or tensor by the stated dtype rules).
+**Boxes** you pass are checked before anything is cropped: a :class:`~s2ld_core.faces.FaceBox`,
+``(x, y, w, h[, score])`` or a dict with those keys, finite, ``w, h > 0``, and within one photo size
+of the photo (``-W <= x``, ``x + w <= 2W``, likewise for y); anything else is a ``ValueError`` naming
+the box. A crop larger than :data:`MAX_CROP_SIDE` px is cut from a downscaled copy of the photo (the
+detector sees a 32² or 128² version of it anyway), so no box can make a crop cost gigabytes.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from numbers import Real
 
 import cv2
 import numpy as np
 
+from .data.images import MAX_CROP_SIDE, image_from
 from .faces import FRAMINGS, FaceBox, FaceFinder, Framing, make_face_finder
-from .geometry import to_rgb_uint8
+from .geometry import resize_points
 from .pixels import crop_square
 
-__all__ = ["Face", "PhotoResult", "PhotoLandmarker", "load_photo", "crop_square"]
+__all__ = ["Face", "PhotoResult", "PhotoLandmarker", "load_photo", "crop_square", "MAX_CROP_SIDE"]
 
 WHOLE_IMAGE_MAX_SIDE = 64  # with faces="auto", photos this small are taken to be face crops already
 
 
-def load_photo(photo) -> np.ndarray:
-    """uint8 RGB from a path, a PIL image or an array (gray, RGB, RGBA, float in [0, 1])."""
-    if isinstance(photo, (str, os.PathLike)):
-        img = cv2.imread(str(photo), cv2.IMREAD_COLOR)
-        if img is None:
-            what = "no such file" if not Path(photo).exists() else "cannot read this image"
-            raise ValueError(f"{photo}: {what}")
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if hasattr(photo, "convert") and hasattr(photo, "size"):  # PIL.Image without importing PIL
-        return np.asarray(photo.convert("RGB"))
-    return to_rgb_uint8(np.asarray(photo))
+def load_photo(photo, what: str = "photo") -> np.ndarray:
+    """uint8 RGB from a path, a PIL image, an array or a tensor (the rules of
+    :func:`s2ld_core.data.images.image_from`)."""
+    return image_from(photo, what)
+
+
+def _box_of(box, index: int, width: int, height: int) -> FaceBox:
+    """A checked :class:`FaceBox` for a box a caller passed (module docstring: the rules)."""
+    where = f"box {index + 1}"
+    if isinstance(box, FaceBox):
+        vals = [box.x, box.y, box.w, box.h, box.score]
+    elif isinstance(box, dict):
+        missing = [k for k in ("x", "y", "w", "h") if k not in box]
+        if missing:
+            raise ValueError(f"{where} {box!r}: a box dict needs x, y, w, h; missing {', '.join(missing)}")
+        vals = [box[k] for k in ("x", "y", "w", "h")] + [box.get("score", 1.0)]
+    elif isinstance(box, (list, tuple, np.ndarray)) and len(box) in (4, 5):
+        vals = list(box) + ([1.0] if len(box) == 4 else [])
+    else:
+        raise ValueError(f"{where} {box!r:.60}: a box is (x, y, w, h[, score]), a dict or a FaceBox")
+    if not all(isinstance(v, Real) and not isinstance(v, bool) for v in vals):
+        raise ValueError(f"{where} {box!r:.60}: coordinates must be numbers")
+    x, y, w, h, score = (float(v) for v in vals)
+    if not all(math.isfinite(v) for v in (x, y, w, h, score)):
+        raise ValueError(f"{where} {box!r:.60}: coordinates must be finite")
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{where} {box!r:.60}: needs a positive width and height")
+    if x < -width or y < -height or x + w > 2 * width or y + h > 2 * height:
+        raise ValueError(f"{where} ({x:g}, {y:g}, {w:g}, {h:g}) lies more than one photo size outside the "
+                         f"{width}x{height} photo")
+    return FaceBox(x, y, w, h, score)
+
+
+def _face_crop(image: np.ndarray, framing: Framing, box: FaceBox) -> tuple[np.ndarray, tuple]:
+    """The square crop ``framing`` gives for ``box`` and how its pixels map to the photo's:
+    ``(x0, y0, scale_x, scale_y)`` with photo = (crop + (x0, y0) + 0.5) / scale - 0.5. Crops above
+    :data:`MAX_CROP_SIDE` come from a downscaled photo (``scale < 1``), others at native size."""
+    cx, cy, side = framing.crop(box)
+    if side <= MAX_CROP_SIDE:
+        crop, x0, y0 = crop_square(image, cx, cy, side)
+        return crop, (x0, y0, 1.0, 1.0)
+    h, w = image.shape[:2]
+    f = MAX_CROP_SIDE / side
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    sx, sy = small.shape[1] / w, small.shape[0] / h
+    crop, x0, y0 = crop_square(small, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5,
+                               min(side * sx, MAX_CROP_SIDE))  # rounding never passes the limit
+    return crop, (x0, y0, sx, sy)
+
+
+def _to_photo(points: np.ndarray, mapping: tuple) -> np.ndarray:
+    x0, y0, sx, sy = mapping
+    shifted = points + np.array([x0, y0], np.float32)
+    return shifted if (sx, sy) == (1.0, 1.0) else resize_points(shifted, 1.0 / sx, 1.0 / sy)
 
 
 @dataclass
@@ -66,6 +120,10 @@ class Face:
     @property
     def landmark_score(self) -> float:
         return float(np.mean(self.confidence)) if len(self.confidence) else 0.0
+
+    def __repr__(self) -> str:
+        return (f"Face(box={self.box.as_list()}, score={self.score:.2f}, "
+                f"landmark_score={self.landmark_score:.2f}, {len(self.points)} points)")
 
     def to_dict(self) -> dict:
         return {
@@ -90,6 +148,17 @@ class PhotoResult:
 
     def __len__(self) -> int:
         return len(self.faces)
+
+    def __repr__(self) -> str:
+        """One line: the photo, its size and its faces (the pixels and points stay in the fields)."""
+        h, w = self.image.shape[:2]
+        where = f"{self.source!r}, " if self.source else ""
+        faces = ", ".join(f"[{', '.join(f'{v:g}' for v in f.box.as_list())}]" for f in self.faces[:3])
+        more = f", … {len(self.faces) - 3} more" if len(self.faces) > 3 else ""
+        listed = f": {faces}{more}" if faces else ""
+        notes = f", {len(self.notes)} note(s)" if self.notes else ""
+        return (f"PhotoResult({where}{w}x{h}, {len(self.faces)} face(s){listed}, "
+                f"schema={self.schema}, finder={self.finder}{notes})")
 
     def to_dict(self) -> dict:
         h, w = self.image.shape[:2]
@@ -182,8 +251,11 @@ class PhotoLandmarker:
         if isinstance(faces, str):
             raise ValueError(f"faces must be 'auto', 'whole' or a list of boxes, got {faces!r}")
         if not isinstance(box_framing, Framing):
+            if (box_framing or "boxes") not in FRAMINGS:
+                raise ValueError(f"box_framing {box_framing!r}: choose one of {', '.join(FRAMINGS)} "
+                                 "or pass a Framing")
             box_framing = FRAMINGS[box_framing or "boxes"]
-        return [FaceBox.of(b) for b in faces], box_framing, "given"
+        return [_box_of(b, i, w, h) for i, b in enumerate(faces)], box_framing, "given"
 
     def __call__(self, photos, faces=None, box_framing: Framing | str | None = None):
         """Landmarks of every face in ``photos`` (one photo → one :class:`PhotoResult`; a list →
@@ -191,34 +263,40 @@ class PhotoLandmarker:
         one photo, or one list of boxes per photo. ``box_framing`` crops given boxes: a
         :class:`Framing` or a key of ``FRAMINGS`` (default ``"boxes"``: tight face boxes as dlib's;
         ``"landmarks"``: boxes of annotated points)."""
-        batch = isinstance(photos, (list, tuple)) or (isinstance(photos, np.ndarray) and photos.ndim == 4)
+        batch = isinstance(photos, (list, tuple)) or (
+            hasattr(photos, "ndim") and hasattr(photos, "shape") and photos.ndim == 4)
         single = not batch
         items = [photos] if single else list(photos)
         per_photo = _faces_per_photo(faces, len(items), single)
-        images = [load_photo(p) for p in items]
+        images = [load_photo(p, "photo" if single else f"photo {i}") for i, p in enumerate(items)]
         crops, plan = [], []
         for i, (img, fc) in enumerate(zip(images, per_photo)):
             boxes, framing, how = self._boxes(img, fc, box_framing)
             plan.append(how)
             for b in boxes:
                 if framing is None:
-                    crop, x0, y0 = img, 0, 0
+                    crop, mapping = img, (0, 0, 1.0, 1.0)
                     side = float(max(img.shape[:2]))
                 else:
-                    crop, x0, y0 = crop_square(img, *framing.crop(b))
-                    side = float(crop.shape[0])
-                crops.append((i, b, crop, x0, y0, side))
+                    crop, mapping = _face_crop(img, framing, b)
+                    side = float(crop.shape[0]) / mapping[2]
+                crops.append((i, b, crop, mapping, side))
         points, conf = [], []
-        for start in range(0, len(crops), self.batch_size):  # all faces of all photos, in batches
-            p, c = self.detector.predict([c[2] for c in crops[start : start + self.batch_size]])
-            points += list(p)
-            conf += list(c)
+        from .inference.detector import LargeInputWarning
+
+        with warnings.catch_warnings():  # crops here are faces framed on purpose, whatever their size
+            warnings.simplefilter("ignore", LargeInputWarning)
+            for start in range(0, len(crops), self.batch_size):  # all faces of all photos, in batches
+                p, c = self.detector.predict([c[2] for c in crops[start : start + self.batch_size]])
+                points += list(p)
+                conf += list(c)
         results = [
             PhotoResult(img, [], self.schema, how, str(p) if isinstance(p, (str, os.PathLike)) else None)
             for img, how, p in zip(images, plan, items)
         ]
-        for (i, b, _, x0, y0, side), p, c in zip(crops, points, conf):
-            face = Face(b, p + np.array([x0, y0], np.float32), c, (x0, y0, side))
+        for (i, b, _, mapping, side), p, c in zip(crops, points, conf):
+            x0, y0 = ((mapping[0] + 0.5) / mapping[2] - 0.5, (mapping[1] + 0.5) / mapping[3] - 0.5)
+            face = Face(b, _to_photo(p, mapping), c, (x0, y0, side))
             if self.min_landmark_score is not None and face.landmark_score < self.min_landmark_score:
                 results[i].notes.append(f"dropped {b.as_list()}: landmark score {face.landmark_score:.2f}")
                 continue
@@ -230,9 +308,14 @@ def _faces_per_photo(faces, n: int, single: bool) -> list:
     """Spread the ``faces`` argument over ``n`` photos."""
     if faces is None or isinstance(faces, str):
         return [faces] * n
+    if isinstance(faces, (dict, FaceBox)) or not hasattr(faces, "__iter__"):
+        if single and isinstance(faces, (dict, FaceBox)):
+            return [[faces]]
+        raise ValueError(f"faces must be 'auto', 'whole' or a list of boxes, got {type(faces).__name__}")
     faces = list(faces)
     if single:
-        return [faces]
+        flat = len(faces) in (4, 5) and all(isinstance(v, Real) and not isinstance(v, bool) for v in faces)
+        return [[faces] if flat else faces]  # one box given as (x, y, w, h) is a list of one
     if len(faces) != n:
         raise ValueError(f"faces: one list of boxes per photo expected ({n} photos, {len(faces)} lists)")
     return faces

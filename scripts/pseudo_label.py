@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from s2ld_core.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 from s2ld_core.data.formats.pts import write_pts  # noqa: E402
+from s2ld_core.data.images import read_rgb  # noqa: E402
 from s2ld_core.data.real_faces import faces_of, split_of  # noqa: E402
-from s2ld_core.data.sources import read_rgb  # noqa: E402
 from s2ld_core.pixels import crop_square  # noqa: E402
 
 MIN_PX = 48.0

@@ -255,7 +255,10 @@ def test_split_wider_faces_by_both_sides():
         ("a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n", 3, "file ends where face 2 of 2"),
         ("a.jpg\n1\n1 2 3 4 0 0 0 0 0\n", 3, "expected 10 numbers"),
         ("a.jpg\nmany\n", 2, "expected the face count"),
-        ("a.jpg\n1\n1 2 3 x 0 0 0 0 0 0\n", 3, "non-numeric"),
+        ("a.jpg\n1\n1 2 3 x 0 0 0 0 0 0\n", 3, "face h: 'x' is not a number"),
+        ("a.jpg\n1\n1 2 1e300 4 0 0 0 0 0 0\n", 3, "face w: '1e300' is beyond"),
+        ("a.jpg\n1\n1 2 inf 4 0 0 0 0 0 0\n", 3, "face w: 'inf' is not a finite number"),
+        ("a.jpg\n1\n1 2 3 4 0.5 0 0 0 0 0\n", 3, "attributes must be whole numbers"),
         ("a.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n3\n", 4, "expected an image file name"),
     ],
 )
@@ -530,3 +533,58 @@ def test_export_pts_dir(tmp_path):
     aset.images["Probe/3_1.jpg"].status = "done"
     with pytest.raises(ValueError, match=r"'Probe/3_1.jpg' is done but points \[0, 1, 2, 3, 4\] are"):
         export_pts_dir(aset, tmp_path / "pts2")
+
+
+# ---- bounded geometry: every coordinate finite, within ±2**24, and near its image ------------------
+
+
+def test_annotation_points_must_lie_near_their_image(tmp_path):
+    from s2ld_core.data.formats import annotations_from_dict
+
+    doc = json.loads((FIX / "annotations_five.json").read_text())
+    entry = doc["images"]["Testing_Set/Probe/2_1.jpg"]  # 32x32
+    entry["points"][0] = [-32, 64]  # one image size out: still allowed (a face partly outside)
+    annotations_from_dict(doc)
+    entry["points"][0] = [1e308, 4]
+    with pytest.raises(FormatError, match=r"points\[0\] is not finite or beyond ±16777216: \[1e\+308, 4\]"):
+        annotations_from_dict(doc)
+    entry["points"][0] = [100, 4]
+    with pytest.raises(FormatError, match=r"points\[0\] \(100, 4\) lies more than one image size outside "
+                                          r"the 32x32 image \(allowed: x -32..64, y -32..64\)"):
+        annotations_from_dict(doc)
+    entry["points"][0] = [1, 2]
+    entry["width"] = 2**40
+    with pytest.raises(FormatError, match="width and height must be positive and at most 16777216"):
+        annotations_from_dict(doc)
+
+
+def test_coco_keypoints_and_boxes_are_bounded(tmp_path):
+    from s2ld_core.data.formats import read_coco_boxes
+
+    doc = json.loads((FIX / "coco_five.json").read_text())
+    doc["annotations"][0]["keypoints"][0] = 1e9
+    bad = _write(tmp_path / "k.json", json.dumps(doc))
+    with pytest.raises(FormatError, match="keypoints must be finite numbers within ±16777216"):
+        read_coco_keypoints(bad, "five")
+    doc["annotations"][0]["keypoints"][0] = 1000
+    bad = _write(tmp_path / "k.json", json.dumps(doc))
+    with pytest.raises(FormatError, match="keypoint \\(1000, .*lies more than one image size outside"):
+        read_coco_keypoints(bad, "five")
+    boxes = _write(tmp_path / "b.json", json.dumps({
+        "images": [{"id": 1, "file_name": "a.png"}, {"id": "x", "file_name": "b.png"}],
+        "annotations": [{"image_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": "x", "bbox": [0, 0, 5.5, 6]},
+                        {"image_id": 1, "bbox": [5, 5, 1, 1]}, {"image_id": 1, "keypoints": []}]}))
+    assert read_coco_boxes(boxes) == {"a.png": [(1, 2, 3, 4), (5, 5, 1, 1)], "b.png": [(0, 0, 5.5, 6)]}
+
+
+def test_imglab_boxes_need_positive_sides_and_bounded_part_numbers(tmp_path):
+    from s2ld_core.data.formats.imglab import MAX_PARTS, read_imglab_xml
+
+    xml = _write(tmp_path / "a.xml", "<dataset><images><image file='a.png'>"
+                 "<box top='1' left='1' width='0' height='4'/></image></images></dataset>")
+    with pytest.raises(FormatError, match="width and height must be positive, got 0x4"):
+        read_imglab_xml(xml, num_points=None)
+    xml = _write(tmp_path / "b.xml", "<dataset><images><image file='a.png'><box top='1' left='1' width='3' "
+                 f"height='4'><part name='{MAX_PARTS}' x='1' y='1'/></box></image></images></dataset>")
+    with pytest.raises(FormatError, match=f"part name '{MAX_PARTS}' is beyond the {MAX_PARTS} points"):
+        read_imglab_xml(xml, num_points=None)

@@ -82,6 +82,7 @@ def test_mean_shape_baseline_scales_to_the_image(tmp_path):
 
 def test_wrong_or_missing_checkpoint_is_one_clear_line(tmp_path, capsys):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    cv2.imwrite(str(tmp_path / "face.png"), np.zeros((24, 24, 3), np.uint8))  # inputs are checked first
     assert main(["predict", "--checkpoint", str(tmp_path / "junk.pt"), str(tmp_path), "--out", "x.json"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("s2ld: error:") and "junk.pt" in err and "\n" not in err

@@ -123,7 +123,7 @@ def test_finders_find_the_astronaut_and_not_her_suit():
     finder = make_face_finder("auto")
     boxes = finder.find(astronaut())
     assert boxes and boxes[0].iou(truth) > 0.5
-    if finder.name == "dlib":
+    if finder.name != "lbp":  # the cascade also fires on her suit
         assert len(boxes) == 1
 
 
@@ -132,7 +132,7 @@ def test_a_missing_optional_finder_is_one_clear_message(monkeypatch):
     with pytest.raises(FinderUnavailable, match=r"pip install 's2ld\[faces\]'"):
         make_face_finder("dlib")
     auto = make_face_finder("auto")
-    assert auto.name == "lbp" and "fallback" in auto.note
+    assert auto.name == "s2ld" and "fallback" in auto.note  # the small-face network needs only torch
     with pytest.raises(ValueError, match="unknown face finder"):
         make_face_finder("yolo")
 

@@ -27,11 +27,12 @@ import numpy as np
 from ..geometry import apply_affine, resize_points, similarity_matrix, warp_image
 from ..schemas import convert_points, get_schema
 from .config import DataConfig
+from .formats.errors import check_in_image
+from .images import IMAGE_EXTENSIONS, MAX_CROP_SIDE, read_rgb
 
 # Identity ranges of the three embedded roles; far apart so they can never meet.
 TRAIN_ID_BASE, POOL_ID_BASE, TEST_ID_BASE = 0, 100_000, 200_000
 VALIDATION_ID_BASE = 50_000  # choices (e.g. the default decoding) are made here, never on a test set
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass
@@ -223,6 +224,18 @@ def embedded_target_test(cfg: DataConfig, seed: int = 0, progress: bool = True) 
 # ----------------------------------------------------------------------------- real data sets
 
 
+def _checked_points(path: Path, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``points`` if some are placed and all lie within one image size of ``image`` (read from
+    ``path``), else a ``ValueError`` naming the file: no crop is ever sized from a broken file."""
+    h, w = image.shape[:2]
+    if not np.isfinite(points).all(axis=1).any():
+        raise ValueError(f"{path}: no landmark is placed; nothing to crop around")
+    problem = check_in_image(points, w, h)
+    if problem:
+        raise ValueError(f"{path}: a landmark {problem}")
+    return points
+
+
 def crop_face(image: np.ndarray, points: np.ndarray, size: int = 128, fill: float = 0.68):
     """Crop a square around the landmarks so their box spans ``fill`` of the side (as the renderer's
     faces do); returns ``(crop, points_in_crop)``."""
@@ -235,13 +248,6 @@ def crop_face(image: np.ndarray, points: np.ndarray, size: int = 128, fill: floa
         tuple(centre), 0.0, scale, translate=(size / 2.0 - 0.5 - centre[0], size / 2.0 - 0.5 - centre[1])
     )
     return warp_image(image, m, size, border=cv2.BORDER_CONSTANT), apply_affine(m, points)
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{path}: cannot read this image (missing, corrupt or not an image)")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def _image_beside(pts_path: Path) -> Path:
@@ -261,7 +267,8 @@ def load_300w_folder(root: Path, size: int = 128) -> LabelledFaces:
         raise ValueError(f"{root}: no .pts files found (expected the 300W/iBUG layout)")
     images, points = [], []
     for f in files:
-        crop, pts = crop_face(_read_rgb(_image_beside(f)), read_pts(f, expected_points=68), size)
+        image = read_rgb(_image_beside(f))
+        crop, pts = crop_face(image, _checked_points(f, image, read_pts(f, expected_points=68)), size)
         images.append(crop)
         points.append(pts)
     pts = np.stack(points)
@@ -278,7 +285,8 @@ def load_aflw_csv(csv_path: Path, size: int = 128) -> LabelledFaces:
     for rec in read_aflw_csv(csv_path):
         candidates = [csv_path.parent / rec.image, csv_path.parent / "images" / rec.image]
         path = next((c for c in candidates if c.exists()), candidates[0])
-        crop, pts = crop_face(_read_rgb(path), rec.points, size)
+        image = read_rgb(path)
+        crop, pts = crop_face(image, _checked_points(path, image, rec.points), size)
         images.append(crop)
         points.append(pts)
     if not images:
@@ -294,8 +302,9 @@ def _check_crop(image: np.ndarray, pts: np.ndarray, size: int, camera: str | Non
     (``camera=None``), or a 128² crop through the degradation ``camera`` then brought to ``size``."""
     from .degrade import degrade
 
-    if camera is None:
+    if camera is None:  # native resolution, up to MAX_CROP_SIDE (it is area-reduced to size next)
         side = max(size, int(round(float((pts.max(0) - pts.min(0)).max()) / 0.68)))
+        side = min(side, max(size, MAX_CROP_SIDE))
         crop, p = crop_face(image, pts, side)
         return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), resize_points(p, size / side)
     crop, p = crop_face(image, pts, 128)
@@ -338,8 +347,8 @@ def load_imglab_faces(xml_paths, size: int = 32, camera: str | None = None, seed
             for face in read_imglab_xml(xml, num_points=68):
                 path = face.image_path(xml)
                 if path not in cache:
-                    cache[path] = _read_rgb(path)
-                yield cache[path], face.points
+                    cache[path] = read_rgb(path)
+                yield cache[path], _checked_points(xml, cache[path], face.points)
 
     return _check_set(faces(), size, camera, seed, ", ".join(map(str, paths)))
 
@@ -353,8 +362,12 @@ def load_300w_check(root: str | Path, size: int = 32, camera: str | None = None,
     files = sorted(Path(root).rglob("*.pts"))
     if not files:
         raise ValueError(f"{root}: no .pts files found (expected the 300W/iBUG layout)")
-    faces = ((_read_rgb(_image_beside(f)), read_pts(f, expected_points=68)) for f in files)
-    return _check_set(faces, size, camera, seed, str(root))
+    def faces():
+        for f in files:
+            image = read_rgb(_image_beside(f))
+            yield image, _checked_points(f, image, read_pts(f, expected_points=68))
+
+    return _check_set(faces(), size, camera, seed, str(root))
 
 
 def mix_real_hr(rendered: LabelledFaces, real: LabelledFaces, share: float) -> LabelledFaces:
@@ -376,21 +389,53 @@ def mix_real_hr(rendered: LabelledFaces, real: LabelledFaces, share: float) -> L
     )
 
 
+def hr_data_schema(spec: str) -> tuple[str, str] | None:
+    """The schema the labelled faces at ``spec`` (``--hr-data``) are annotated in, and how that was
+    seen, without loading them: ``None`` for ``embedded`` (the renderer's 68 points convert to any
+    schema). Lets ``s2ld train`` take the schema from the data, or refuse a mismatch, in a moment
+    rather than after reading every image."""
+    if spec == "embedded":
+        return None
+    path = Path(spec)
+    if path.is_dir():
+        from .formats import read_pts
+
+        first = next(iter(sorted(path.rglob("*.pts"))), None)
+        if first is None:
+            raise ValueError(f"{path}: no .pts files found (expected the 300W/iBUG layout)")
+        n = len(read_pts(first))
+        if n != 68:
+            raise ValueError(f"{first}: {n} points; a 300W folder holds 68-point .pts files (ibug68)")
+        return "ibug68", "68-point .pts files"
+    if path.suffix.lower() == ".csv" and path.is_file():
+        return "aflw19", "an AFLW-19 CSV"
+    if path.suffix.lower() == ".npz" and path.is_file():
+        with np.load(path) as z:
+            if "schema" not in z:
+                raise ValueError(f"{path}: not a labelled-faces .npz (no 'schema' array)")
+            return str(z["schema"]), "the .npz's schema"
+    raise ValueError(f"--hr-data {spec!r}: expected 'embedded', a 300W folder, an AFLW CSV or an .npz")
+
+
 def _load_hr_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:
     """Labelled HR training faces from ``cfg.hr_data`` in ``cfg.schema``."""
     spec = cfg.hr_data
     if spec == "embedded":
         return embedded_train_hr(cfg, seed, progress)
+    hr_data_schema(spec)  # a missing path or a wrong point count: one line naming it
     path = Path(spec)
     if path.is_dir():
         faces = load_300w_folder(path, cfg.hr_size)
-    elif path.suffix.lower() == ".csv" and path.exists():
+    elif path.suffix.lower() == ".csv":
         faces = load_aflw_csv(path, cfg.hr_size)
-    elif path.suffix.lower() == ".npz" and path.exists():
-        faces = LabelledFaces.load_npz(path)
     else:
-        raise ValueError(f"--hr-data {spec!r}: expected 'embedded', a 300W folder, an AFLW CSV or an .npz")
-    return faces.to_schema(cfg.schema)
+        faces = LabelledFaces.load_npz(path)
+    try:
+        return faces.to_schema(cfg.schema)
+    except ValueError:
+        raise ValueError(
+            f"{spec}: holds {faces.schema} points, which cannot become {get_schema(cfg.schema).name} points"
+        ) from None
 
 
 def load_hr_faces(cfg: DataConfig, seed: int = 0, progress: bool = True) -> LabelledFaces:

@@ -174,7 +174,7 @@ class RealFacesSource:
 
     def __init__(self, root: str | Path, split: str = "train", size: int = 32, max_px: float = LR_MAX_PX,
                  min_px: float = 0.0, progress: bool = False) -> None:
-        from .sources import read_rgb
+        from .images import read_rgb
 
         self.root, self.split, self.size = Path(root), split, int(size)
         self.faces = faces_of(self.root, split, min_px, max_px)

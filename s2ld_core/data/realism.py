@@ -64,15 +64,15 @@ def frame_face(image: np.ndarray, points: np.ndarray, size: int = METER_SIZE,
 
 
 def _pascal_faces(size: int, framing, grey: bool) -> list[np.ndarray]:
-    from .datasets import _read_rgb
     from .formats import read_imglab_xml
+    from .images import read_rgb
 
     out, cache = [], {}
     for xml in pascal_xml_files():
         for face in read_imglab_xml(xml, num_points=68):
             path = face.image_path(xml)
             if path not in cache:
-                cache[path] = _read_rgb(path)
+                cache[path] = read_rgb(path)
             out.append(frame_face(cache[path], face.points, size, framing, grey))
     return out
 

@@ -26,6 +26,8 @@ from s2ld_core.atomic import atomic_write_bytes
 from s2ld_core.geometry import to_rgb_uint8
 from s2ld_core.pixels import resize_face
 
+from .images import IMAGE_EXTENSIONS, read_rgb  # re-exported: older code imports them from here
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LRSource",
@@ -37,7 +39,6 @@ __all__ = [
     "resolve_lr_source",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _LFW_FACES = 100  # skimage.data.lfw_subset(): "100 first images are faces and subsequent 100 are non-faces"
 _PROGRESS_ABOVE = 500  # load_all shows a progress bar only when reading this many images or more
 
@@ -97,23 +98,6 @@ def export_lfw_pngs(out_dir: str | os.PathLike[str]) -> list[Path]:
         atomic_write_bytes(path, _encode_png(face, str(path)))
         paths.append(path)
     return paths
-
-
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as ``uint8 HxWx3`` RGB: grey expanded, alpha dropped, 16-bit reduced.
-
-    Reads the bytes and decodes them (rather than ``cv2.imread``) so non-ASCII paths work everywhere
-    and an unreadable file gives one clear line naming it instead of OpenCV's silent ``None``.
-    """
-    p = Path(path)
-    try:
-        data = np.fromfile(p, dtype=np.uint8)
-    except OSError as exc:
-        raise OSError(f"{p}: cannot read file ({exc.strerror or exc})") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ValueError(f"{p}: cannot decode image (empty, corrupt or unsupported format)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _find_images(root: Path, recursive: bool, extensions: tuple[str, ...]) -> list[Path]:

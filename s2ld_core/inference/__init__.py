@@ -14,9 +14,12 @@ from .detector import (
     CONVENTION,
     HeatmapDetector,
     LandmarkDetector,
+    LargeInputWarning,
     as_image_list,
     default_checkpoint_hint,
+    shipped_schemas,
     shipped_weights,
+    torch_device,
 )
 from .g1 import generate_lr, load_g1
 from .onnx_backend import OnnxLandmarkDetector, calibration_images, export_onnx, quantize_onnx
@@ -29,6 +32,7 @@ __all__ = [
     "CONVENTION",
     "HeatmapDetector",
     "LandmarkDetector",
+    "LargeInputWarning",
     "MeanShapeBaseline",
     "OnnxLandmarkDetector",
     "TorchSpeedOptions",
@@ -44,5 +48,7 @@ __all__ = [
     "load_detector",
     "optimize_network",
     "quantize_onnx",
+    "shipped_schemas",
     "shipped_weights",
+    "torch_device",
 ]

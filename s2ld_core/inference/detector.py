@@ -14,6 +14,7 @@ pixels* (0-based, pixel centres at integers) plus a per-point confidence:
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,8 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_checkpoint
-from ..geometry import resize_points, to_rgb_uint8
+from ..data.images import images_from
+from ..geometry import resize_points
 from ..heatmaps import decode_heatmaps, mirror_heatmaps
 from ..pixels import resize_face, to_tensor
 from ..schemas import Schema, get_schema
@@ -44,12 +46,64 @@ def shipped_weights(schema: str = "ibug68", weights_dir: str | Path | None = Non
     return root / str(schema) / "detector.pt"
 
 
+LARGE_INPUT_FACTOR = 8  # an input this many times the network's side is a photo, not a face crop
+
+
+class LargeInputWarning(UserWarning):
+    """``predict`` was given an image far larger than a face crop (probably a whole photo)."""
+
+
+def shipped_schemas(weights_dir: str | Path | None = None) -> list[str]:
+    """The schemas whose detector ships in this installation."""
+    root = shipped_weights("x", weights_dir).parents[1]
+    return sorted(p.parent.name for p in root.glob("*/detector.pt")) if root.is_dir() else []
+
+
 def as_image_list(images) -> list[np.ndarray]:
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        return [to_rgb_uint8(im) for im in images]
-    if isinstance(images, np.ndarray):
-        return [to_rgb_uint8(images)]
-    return [to_rgb_uint8(im) for im in images]
+    """The images ``predict`` takes, as uint8 RGB arrays: one image or a batch, of any kind
+    :func:`s2ld_core.data.images.images_from` takes (paths, PIL images, arrays, tensors)."""
+    return images_from(images)
+
+
+def torch_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device`` that exists here, or a ``ValueError`` that says what is wrong
+    (a CPU-only torch, a GPU index past the last one, a name torch does not know). ``"auto"``: the
+    first CUDA device if there is one, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r}: not a device torch knows; use 'cpu', 'cuda', 'cuda:N', "
+                         "'mps' or 'auto'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch is a CPU-only build" if torch.version.cuda is None
+                   else "no CUDA GPU is visible (driver, or CUDA_VISIBLE_DEVICES)")
+            raise ValueError(f"device={device!r}: CUDA is not available here ({why}); use device='cpu'")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"device={device!r}: this machine has {n} CUDA device(s), "
+                             f"cuda:0 to cuda:{n - 1}")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device={device!r}: Apple's MPS is not available here; use device='cpu'")
+    elif dev.type != "cpu":
+        raise ValueError(f"device={device!r}: s2ld runs on 'cpu', 'cuda' or 'mps'")
+    return dev
+
+
+def _warn_if_photo(images: list[np.ndarray], input_size: int) -> None:
+    limit = LARGE_INPUT_FACTOR * input_size
+    big = [(i, im.shape) for i, im in enumerate(images) if max(im.shape[:2]) > limit]
+    if big:
+        i, (h, w, _) = big[0]
+        warnings.warn(
+            f"predict: image {i} is {w}x{h} px, more than {LARGE_INPUT_FACTOR}x the {input_size} px the "
+            "network sees; predict expects one face crop per image and returns one face for it. For "
+            "photos use s2ld_core.photo.PhotoLandmarker(detector)(photo), which finds the faces first.",
+            LargeInputWarning, stacklevel=3)
 
 
 class HeatmapDetector:
@@ -111,8 +165,31 @@ class HeatmapDetector:
     def heatmaps_of(self, chunk: list[np.ndarray]) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def backend(self) -> str:
+        """What runs the network (shown in the repr)."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        path = self.meta.get("path") if isinstance(getattr(self, "meta", None), dict) else None
+        return (f"{type(self).__name__}({getattr(self, 'name', '')!r}, schema={self.schema.name}, "
+                f"input={self.input_size} px, backend={self.backend}, decoding={self.decoding}, "
+                f"flip_test={self.flip_test}" + (f", checkpoint={path!r})" if path else ")"))
+
     def predict(self, images, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of face crops: ``(points (N, K, 2) float32, confidence (N, K) float32)``, points in
+        each input's own pixels (0-based, pixel centres at integers).
+
+        ``images``: one face crop or a batch -- a path, a PIL image, a NumPy array or a torch tensor
+        (``H×W``, ``H×W×C``, ``C×H×W``; 4-D for a batch), or a list of any of them; the dtype rules
+        are those of :func:`s2ld_core.data.images.image_from` (uint8 as is; floats in [0, 1] or
+        [0, 255] by a stated rule; anything ambiguous is a ``ValueError``). Each image is taken as
+        one face framed like the training crops (landmark box ≈ 68 % of the side) and resized to
+        the network's input; an image more than 8× that size warns (:class:`LargeInputWarning`):
+        for whole photos use :class:`s2ld_core.photo.PhotoLandmarker`, which finds faces first.
+        """
         imgs = as_image_list(images)
+        _warn_if_photo(imgs, self.input_size)
         k = self.schema.num_points
         if not imgs:
             return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
@@ -147,10 +224,11 @@ class LandmarkDetector(HeatmapDetector):
         meta: dict | None = None,
         grow_interpolation: int = cv2.INTER_CUBIC,
     ):
+        device = torch_device(device)
         self.network = network.to(device).eval()
         self.schema = get_schema(schema)
         self.input_size = int(input_size)
-        self.device = torch.device(device)
+        self.device = device
         self.meta = meta or {}
         self.grow_interpolation = grow_interpolation
         self.name = f"S²LD {self.meta.get('setting', '')}".strip()
@@ -161,6 +239,7 @@ class LandmarkDetector(HeatmapDetector):
         from ..models import HeatmapGenerator
         from ..models.config import NetworkConfig
 
+        device = torch_device(device)  # before reading: a wrong device is not an unreadable file
         blob = load_checkpoint(path, device, role="G2")
         schema = get_schema(blob["schema"])
         net = HeatmapGenerator(
@@ -177,13 +256,25 @@ class LandmarkDetector(HeatmapDetector):
     ) -> LandmarkDetector:
         """The weights shipped inside the package for ``schema``: ``s2ld_core/weights/<schema>/detector.pt``
         (so that one line gives a working detector, as face-alignment and dlib do)."""
+        from ..schemas import SCHEMAS
+
+        schema = getattr(schema, "name", schema)
+        if str(schema) not in SCHEMAS:
+            shipped = ", ".join(shipped_schemas(weights_dir)) or "none"
+            raise ValueError(f"pretrained({schema!r}): unknown landmark schema; s2ld knows "
+                             f"{', '.join(sorted(SCHEMAS))} (weights shipped for: {shipped})")
         path = shipped_weights(schema, weights_dir)
         if not path.is_file():
             raise ValueError(
-                f"{path}: no shipped {schema} weights in this installation; make them with `python "
+                f"{path}: no shipped {schema} weights in this installation (shipped: "
+                f"{', '.join(shipped_schemas(weights_dir)) or 'none'}); make them with `python "
                 f"scripts/train_weights.py --schema {schema}` or use LandmarkDetector.from_checkpoint(path)"
             )
         return cls.from_checkpoint(path, device)
+
+    @property
+    def backend(self) -> str:
+        return f"torch ({self.device})"
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         batch = np.stack([resize_face(im, self.input_size, self.grow_interpolation) for im in images])

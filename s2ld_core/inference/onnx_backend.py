@@ -209,6 +209,10 @@ class OnnxLandmarkDetector(HeatmapDetector):
         quant = " int8" if self.meta.get("quantization") else ""
         self.name = f"S²LD {self.meta.get('setting', '')} (ONNX{quant})".replace("  ", " ")
 
+    @property
+    def backend(self) -> str:
+        return f"ONNX Runtime (cpu, {self.threads or 'default'} threads)"
+
     def preprocess(self, images: list[np.ndarray]) -> np.ndarray:
         return _to_input(images, self.input_size, self.grow_interpolation)
 

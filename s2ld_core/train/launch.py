@@ -24,19 +24,23 @@ def _prepare(cfg: TrainConfig):
     return device, ctx
 
 
-def train_stage1(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train G1/D1 (eq. 2–6); returns ``out/checkpoints/G1.pt``."""
+def train_stage1(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+                 warnings: list[str] | None = None) -> Path:
+    """Train G1/D1 (eq. 2–6); returns ``out/checkpoints/G1.pt``. ``warnings`` go into its
+    ``summary.json`` (see :func:`~.runner.run_training`)."""
     from .stage1 import Stage1
 
     cfg.stage = "stage1"
     device, ctx = _prepare(cfg)
     hr = load_hr_faces(cfg.data, cfg.seed, progress=progress and ctx.is_main)
     real = load_target_lr(cfg.data, cfg.seed, progress=progress and ctx.is_main)
-    return run_training(Stage1(cfg, hr, real, device, ctx), cfg, out, ctx, device, resume, progress)
+    return run_training(Stage1(cfg, hr, real, device, ctx), cfg, out, ctx, device, resume, progress, warnings)
 
 
-def train_stage2(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train G2 in one of the settings S1–S4 or HR-LD; returns ``out/checkpoints/<setting>.pt``."""
+def train_stage2(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+                 warnings: list[str] | None = None) -> Path:
+    """Train G2 in one of the settings S1–S4 or HR-LD; returns ``out/checkpoints/<setting>.pt``.
+    ``warnings`` go into its ``summary.json``."""
     from .stage2 import Stage2
 
     cfg.stage = "stage2"
@@ -47,4 +51,4 @@ def train_stage2(cfg: TrainConfig, out: str | Path, resume: bool = False, progre
         if cfg.stage2.setting == "S4" or cfg.stage2.real_teacher
         else None
     )
-    return run_training(Stage2(cfg, hr, real, device, ctx), cfg, out, ctx, device, resume, progress)
+    return run_training(Stage2(cfg, hr, real, device, ctx), cfg, out, ctx, device, resume, progress, warnings)

@@ -341,10 +341,13 @@ def run_training(
     device: torch.device,
     resume: bool = False,
     progress: bool = True,
+    warnings: list[str] | None = None,
 ) -> Path:
     """Train ``stage`` to the end of its schedule (or ``cfg.max_steps``); returns the final checkpoint.
 
-    With ``resume``, continue from ``out/checkpoints/last.pt`` exactly where it stopped.
+    With ``resume``, continue from ``out/checkpoints/last.pt`` exactly where it stopped. ``warnings``
+    (e.g. "the schema was inferred from the data") go into the checkpoint and ``summary.json``
+    beside the stage's own.
     """
     from tqdm.auto import tqdm
 
@@ -427,6 +430,7 @@ def run_training(
     final = run.checkpoints / stage.final_name()
     if ctx.is_main:
         blob = stage.final_checkpoint(state)
+        blob["warnings"] = [*(warnings or []), *blob.get("warnings", [])]
         blob.update(
             code_version=code_version(),
             train_seconds=round(state.seconds, 2),

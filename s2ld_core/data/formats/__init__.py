@@ -24,8 +24,16 @@ from .annotations import (
     utc_now_iso,
     write_annotations,
 )
-from .coco import COCO_CATEGORY_ID, COCO_KEYPOINT_OFFSET, coco_dict, read_coco_keypoints, write_coco_keypoints
-from .errors import FormatError, format_float, parse_float
+from .coco import (
+    COCO_CATEGORY_ID,
+    COCO_KEYPOINT_OFFSET,
+    coco_boxes,
+    coco_dict,
+    read_coco_boxes,
+    read_coco_keypoints,
+    write_coco_keypoints,
+)
+from .errors import IMAGE_MARGIN, MAX_COORDINATE, FormatError, check_in_image, format_float, parse_float
 from .imglab import ImglabFace, read_imglab_xml
 from .pts import PTS_OFFSET, pts_text, read_pts, write_pts
 from .tinyface import IMAGE_SUFFIXES, TinyFaceLayout, read_tinyface
@@ -41,7 +49,7 @@ from .wider import (
 )
 
 __all__ = [
-    "FormatError", "format_float", "parse_float",
+    "FormatError", "format_float", "parse_float", "MAX_COORDINATE", "IMAGE_MARGIN", "check_in_image",
     "ImglabFace", "read_imglab_xml",
     "PTS_OFFSET", "pts_text", "read_pts", "write_pts",
     "AFLW_CSV_HEADER", "AFLW_NUM_POINTS", "AflwRecord", "read_aflw_csv", "write_aflw_csv",
@@ -52,5 +60,6 @@ __all__ = [
     "AnnotationSet", "FaceAnnotation", "ImageAnnotation", "annotations_from_dict", "export_pts_dir",
     "pts_name", "read_annotations", "utc_now_iso",
     "write_annotations",
-    "COCO_CATEGORY_ID", "COCO_KEYPOINT_OFFSET", "coco_dict", "read_coco_keypoints", "write_coco_keypoints",
+    "COCO_CATEGORY_ID", "COCO_KEYPOINT_OFFSET", "coco_boxes", "coco_dict", "read_coco_boxes",
+    "read_coco_keypoints", "write_coco_keypoints",
 ]

@@ -22,12 +22,15 @@ sets that are not built in (``point_names`` at the top, only for such a schema):
 A file is written as version 1 whenever it fits (every image one face without a box, a built-in
 schema), so files that older readers know stay readable by them; version 2 only when it must.
 
-Coordinates are 0-based pixel centres in the image as stored (``width`` x ``height``). A face
-``box`` is ``[x, y, w, h]`` in the same coordinates: its left edge at ``x``, so the box of a whole
-W x H image is ``[-0.5, -0.5, W, H]``. A face with no box is the whole image (a face crop). Reading
-is strict: an unknown or missing key, a wrong type, or a point count that does not match the schema
-is a :class:`FormatError` naming the file and the image, because a silently mis-read annotation
-would corrupt an evaluation without anyone noticing.
+Coordinates are 0-based pixel centres in the image as stored (``width`` x ``height``), and points
+must lie within one image size of it (``-width <= x <= 2 * width``, likewise y;
+:func:`.errors.check_in_image`), so a point at 1e308 is refused instead of silently dropped from a
+score. A face ``box`` is ``[x, y, w, h]`` in the same coordinates: its left edge at ``x``, so the
+box of a whole W x H image is ``[-0.5, -0.5, W, H]``; its corners obey the same bound. A face with no
+box is the whole image (a face crop). Reading is strict: an unknown or missing key, a wrong type, a
+number that is not finite or beyond ±2**24 (a 400-digit integer included), or a point count that
+does not match the schema is a :class:`FormatError` naming the file and the image, because a
+silently mis-read annotation would corrupt an evaluation without anyone noticing.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import numpy as np
 from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import SCHEMAS, Schema, get_schema
 
-from .errors import FormatError, load_json
+from .errors import MAX_COORDINATE, FormatError, check_in_image, finite, load_json
 from .pts import write_pts
 
 __all__ = [
@@ -376,29 +379,43 @@ def _check_image_key(check: _Checker, key: str) -> None:
         raise check.fail("key must be a POSIX path relative to the image root (no '\\', '/' prefix or '..')")
 
 
-def _parse_point(check: _Checker, value: Any, k: int) -> list[float] | None:
+def _parse_point(
+    check: _Checker, value: Any, k: int, width: int, height: int, where: str = ""
+) -> list[float] | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 2:
-        raise check.fail(f"points[{k}] must be [x, y] or null, got {json.dumps(value)}")
-    xy = [check.typed(v, (int, float), f"points[{k}]") for v in value]
-    if not all(math.isfinite(v) for v in xy):
-        raise check.fail(f"points[{k}] is not finite: {value}")
+        raise check.fail(f"{where}points[{k}] must be [x, y] or null, got {json.dumps(value)[:80]}")
+    xy = [check.typed(v, (int, float), f"{where}points[{k}]") for v in value]
+    if not all(finite(v) for v in xy):
+        raise check.fail(f"{where}points[{k}] is not finite or beyond ±{MAX_COORDINATE:.0f}: "
+                         f"{json.dumps(value)[:60]}")
+    outside = check_in_image([xy], width, height)
+    if outside:
+        raise check.fail(f"{where}points[{k}] {outside}")
     return [float(xy[0]), float(xy[1])]
 
 
-def _parse_box(check: _Checker, value: Any, where: str) -> list[float] | None:
+def _parse_box(check: _Checker, value: Any, where: str, width: int, height: int) -> list[float] | None:
     if value is None:
         return None
     if not isinstance(value, list) or len(value) != 4:
-        raise check.fail(f"{where} must be [x, y, w, h] or null, got {json.dumps(value)}")
-    box = [float(check.typed(v, (int, float), where)) for v in value]
-    if not all(math.isfinite(v) for v in box) or box[2] <= 0 or box[3] <= 0:
-        raise check.fail(f"{where} needs finite numbers and a positive width and height, got {value}")
+        raise check.fail(f"{where} must be [x, y, w, h] or null, got {json.dumps(value)[:80]}")
+    raw = [check.typed(v, (int, float), where) for v in value]
+    # finite() before float(): a 400-digit integer is an OverflowError there
+    if not all(finite(v) for v in raw) or float(raw[2]) <= 0 or float(raw[3]) <= 0:
+        raise check.fail(f"{where} needs finite numbers within ±{MAX_COORDINATE:.0f} and a positive width "
+                         f"and height, got {json.dumps(value)[:60]}")
+    box = [float(v) for v in raw]
+    outside = check_in_image([box[:2], [box[0] + box[2], box[1] + box[3]]], width, height)
+    if outside:
+        raise check.fail(f"{where} corner {outside}")
     return box
 
 
-def _parse_face(check: _Checker, obj: Any, num_points: int, where: str = "") -> FaceAnnotation:
+def _parse_face(
+    check: _Checker, obj: Any, num_points: int, width: int, height: int, where: str = ""
+) -> FaceAnnotation:
     """Points, visibility (and in version 2 the box and prefilled flag) of one face."""
     points, visible = check.typed(obj["points"], list, f"{where}points"), check.typed(
         obj["visible"], list, f"{where}visible")
@@ -406,9 +423,9 @@ def _parse_face(check: _Checker, obj: Any, num_points: int, where: str = "") -> 
         if len(seq) != num_points:
             raise check.fail(f"{where}{name} has {len(seq)} entries, the schema has {num_points} points")
     return FaceAnnotation(
-        points=[_parse_point(check, p, k) for k, p in enumerate(points)],
+        points=[_parse_point(check, p, k, width, height, where) for k, p in enumerate(points)],
         visible=[check.typed(v, bool, f"{where}visible[{k}]") for k, v in enumerate(visible)],
-        box=_parse_box(check, obj.get("box"), f"{where}box"),
+        box=_parse_box(check, obj.get("box"), f"{where}box", width, height),
         prefilled=check.typed(obj["prefilled"], bool, f"{where}prefilled"),
     )
 
@@ -420,10 +437,11 @@ def _parse_image(
     _check_image_key(check, key)
     check.keys(obj, _IMAGE_KEYS if version == 1 else _IMAGE_KEYS_V2, "entry")
     width, height = (check.typed(obj[n], int, n) for n in ("width", "height"))
-    if width <= 0 or height <= 0:
-        raise check.fail(f"width and height must be positive, got {width}x{height}")
+    if not (0 < width <= MAX_COORDINATE and 0 < height <= MAX_COORDINATE):
+        raise check.fail(f"width and height must be positive and at most {MAX_COORDINATE:.0f}, "
+                         f"got {width}x{height}")
     if version == 1:
-        faces = [_parse_face(check, obj, num_points)]
+        faces = [_parse_face(check, obj, num_points, width, height)]
     else:
         items = check.typed(obj["faces"], list, "faces")
         if not items:
@@ -431,11 +449,14 @@ def _parse_image(
         faces = []
         for i, item in enumerate(items):
             check.keys(item, _FACE_KEYS, f"faces[{i}]")
-            faces.append(_parse_face(check, item, num_points, f"face {i + 1} "))
+            faces.append(_parse_face(check, item, num_points, width, height, f"face {i + 1} "))
     status = check.typed(obj["status"], str, "status")
     if status not in STATUSES:
         raise check.fail(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    seconds = float(check.typed(obj["seconds"], (int, float), "seconds"))
+    try:
+        seconds = float(check.typed(obj["seconds"], (int, float), "seconds"))
+    except OverflowError:  # an integer too long for a float
+        seconds = math.inf
     if not math.isfinite(seconds) or seconds < 0:
         raise check.fail(f"seconds must be a non-negative number, got {seconds}")
     return ImageAnnotation(width, height, faces, status=status, seconds=seconds,

@@ -41,10 +41,11 @@ from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import Schema, get_schema
 
 from .annotations import AnnotationSet, FaceAnnotation, ImageAnnotation, utc_now_iso
-from .errors import FormatError, load_json
+from .errors import MAX_COORDINATE, FormatError, check_in_image, finite, load_json
 
 __all__ = [
-    "write_coco_keypoints", "read_coco_keypoints", "coco_dict", "COCO_KEYPOINT_OFFSET", "COCO_CATEGORY_ID",
+    "write_coco_keypoints", "read_coco_keypoints", "read_coco_boxes", "coco_boxes", "coco_dict",
+    "COCO_KEYPOINT_OFFSET", "COCO_CATEGORY_ID",
 ]
 
 COCO_KEYPOINT_OFFSET = 0.0  # COCO keypoint value minus our 0-based value (see module docstring)
@@ -153,10 +154,17 @@ def _list_field(p: Path, doc: Any, name: str) -> list[Any]:
     return doc[name]
 
 
+def _scalar_id(value: Any) -> bool:
+    """Ids are numbers or strings (a list or object would not even be a dictionary key)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
 def _check_categories(p: Path, categories: list[Any], schema: Schema) -> dict[Any, dict]:
-    cats = {c.get("id"): c for c in categories if isinstance(c, dict)}
+    cats = {c.get("id"): c for c in categories if isinstance(c, dict) and _scalar_id(c.get("id"))}
     for cid, cat in cats.items():
         names = cat.get("keypoints")
+        if names is not None and not isinstance(names, list):
+            raise FormatError(p, f"category {cid}: keypoints must be a list of point names")
         if names is not None and len(names) != schema.num_points:
             raise FormatError(
                 p, f"category {cid} has {len(names)} keypoints, schema {schema.name} has {schema.num_points}"
@@ -191,6 +199,12 @@ def _image_table(p: Path, images: list[Any], image_root: str | os.PathLike[str] 
         except (KeyError, TypeError, ValueError, OverflowError):
             what = f"image entry {json.dumps(img)[:80]} needs id, file_name, width, height"
             raise FormatError(p, what) from None
+        if not (isinstance(name, str) and name) or not _scalar_id(image_id):
+            raise FormatError(p, f"image entry {json.dumps(img)[:80]}: id must be a number or string and "
+                                 "file_name a non-empty string")
+        if not (0 < width <= MAX_COORDINATE and 0 < height <= MAX_COORDINATE):
+            raise FormatError(p, f"image {name!r}: width and height must be positive and at most "
+                                 f"{MAX_COORDINATE:.0f}, got {width}x{height}")
         if image_id in table:
             raise FormatError(p, f"duplicate image id {image_id}")
         key = _key(p, name, image_root)
@@ -201,40 +215,45 @@ def _image_table(p: Path, images: list[Any], image_root: str | os.PathLike[str] 
     return table
 
 
-def _parse_keypoints(p: Path, entry: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(points (K,2) float64 with NaN where v=0, v (K,) int)`` from a flat ``[x, y, v]*K`` list."""
+def _parse_keypoints(p: Path, entry: dict, k: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(points (K,2) float64 with NaN where v=0, v (K,) int)`` from a flat ``[x, y, v]*K`` list;
+    placed points must lie within one image size of the image (:func:`.errors.check_in_image`)."""
     where = f"annotation id {entry.get('id')}"
     flat = entry.get("keypoints")
     if not isinstance(flat, list) or len(flat) != 3 * k:
         got = len(flat) if isinstance(flat, list) else type(flat).__name__
         raise FormatError(p, f"{where}: keypoints must be a list of 3x{k} numbers, got {got}")
-    try:
-        arr = np.asarray(flat, dtype=np.float64).reshape(k, 3)
-    except (TypeError, ValueError):
-        raise FormatError(p, f"{where}: keypoints must be numbers") from None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v) for v in flat):
+        raise FormatError(p, f"{where}: keypoints must be finite numbers within ±{MAX_COORDINATE:.0f}")
+    arr = np.asarray(flat, dtype=np.float64).reshape(k, 3)
     v = arr[:, 2]
     if not np.isin(v, (0, 1, 2)).all() or not np.isfinite(arr).all():
         raise FormatError(p, f"{where}: visibility flags must be 0, 1 or 2 and coordinates finite")
     pts = arr[:, :2] - COCO_KEYPOINT_OFFSET
     pts[v == 0] = np.nan
+    outside = check_in_image(pts, width, height)
+    if outside:
+        raise FormatError(p, f"{where}: keypoint {outside}")
     return pts, v.astype(np.int64)
 
 
 def _parse_bbox(p: Path, entry: dict, width: int, height: int) -> list[float] | None:
-    """Our face box from COCO's ``bbox`` (absent, or the whole image: ``None``, a face crop)."""
+    """Our face box from COCO's ``bbox`` (absent, or the whole image: ``None``, a face crop). The
+    numbers are checked as :func:`read_coco_boxes` checks them, and the box must lie within one image
+    size of the image (:func:`.errors.check_in_image`), so a 400-digit integer or a box a whole photo
+    away is one :class:`FormatError`, not an ``OverflowError`` or a huge crop later."""
     bbox = entry.get("bbox")
     if bbox is None:
         return None
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise FormatError(p, f"annotation id {entry.get('id')}: bbox must be [x, y, w, h]") from None
-    if not all(np.isfinite([x, y, w, h])) or w <= 0 or h <= 0:
-        what = f"annotation id {entry.get('id')}: bbox {bbox} needs a positive width and height"
-        raise FormatError(p, what)
+    where = f"annotation id {_show(entry.get('id'))}"
+    x, y, w, h = _coco_box(p, where, bbox)
+    box = [x - _PIXEL_CENTRE, y - _PIXEL_CENTRE, w, h]
+    outside = check_in_image([box[:2], [box[0] + w, box[1] + h]], width, height)
+    if outside:
+        raise FormatError(p, f"{where}: bbox corner {outside}")
     if np.allclose([x, y, w, h], [0, 0, width, height], atol=1e-3):
         return None
-    return [x - _PIXEL_CENTRE, y - _PIXEL_CENTRE, w, h]
+    return box
 
 
 def read_coco_keypoints(
@@ -249,13 +268,14 @@ def read_coco_keypoints(
     aset = AnnotationSet.new(sch, str((doc.get("info") or {}).get("contributor") or "coco"))
     faces: dict[str, list[FaceAnnotation]] = {key: [] for key, _, _ in table.values()}
     for entry in _list_field(p, doc, "annotations"):
-        if not isinstance(entry, dict) or entry.get("image_id") not in table:
+        image_id = entry.get("image_id") if isinstance(entry, dict) else None
+        if not _scalar_id(image_id) or image_id not in table:
             raise FormatError(p, f"annotation {json.dumps(entry)[:80]} refers to no listed image")
-        if cats and entry.get("category_id") not in cats:
+        if cats and (not _scalar_id(entry.get("category_id")) or entry["category_id"] not in cats):
             what = f"annotation id {entry.get('id')}: unknown category {entry.get('category_id')}"
             raise FormatError(p, what)
         key, width, height = table[entry["image_id"]]
-        pts, v = _parse_keypoints(p, entry, sch.num_points)
+        pts, v = _parse_keypoints(p, entry, sch.num_points, width, height)
         face = ImageAnnotation.from_arrays(width, height, pts, v != 1).faces[0]
         face.box = _parse_bbox(p, entry, width, height)
         faces[key].append(face)
@@ -266,3 +286,61 @@ def read_coco_keypoints(
         else:
             aset.images[key] = ImageAnnotation.empty(width, height, sch.num_points)
     return aset
+
+
+def _show(value: Any) -> str:
+    """A JSON value as a short excerpt for a message."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _coco_box(p: Path, where: str, bbox: Any) -> tuple[float, float, float, float]:
+    """A validated ``bbox``: four finite numbers within ±:data:`MAX_COORDINATE`, positive sides."""
+    ok = isinstance(bbox, list) and len(bbox) == 4 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+    if not ok:
+        raise FormatError(p, f"{where}: bbox must be [x, y, w, h] (four numbers), got {_show(bbox)}")
+    if not all(finite(v) for v in bbox):
+        raise FormatError(p, f"{where}: bbox {_show(bbox)} is not finite or beyond "
+                             f"±{MAX_COORDINATE:.0f}")
+    x, y, w, h = (float(v) for v in bbox)
+    if w <= 0 or h <= 0:
+        raise FormatError(p, f"{where}: bbox {_show(bbox)} needs a positive width and height")
+    return x, y, w, h
+
+
+def read_coco_boxes(path: str | os.PathLike[str]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """``{file_name: [(x, y, w, h), …]}`` from the ``bbox`` of each annotation of a COCO file (any
+    category; annotations without ``bbox`` are skipped). Every malformed field -- a missing or
+    non-string ``file_name``, an id that is a list, a ``null`` or infinite ``bbox``, ``annotations``
+    that is not a list -- is one :class:`FormatError` naming the file and the entry."""
+    return coco_boxes(load_json(path), path)
+
+
+def coco_boxes(doc: Any, path: str | os.PathLike[str]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """:func:`read_coco_boxes` of a document already parsed; ``path`` labels the errors."""
+    p = Path(path)
+    names: dict[Any, str] = {}
+    for i, img in enumerate(_list_field(p, doc, "images")):
+        if not isinstance(img, dict):
+            raise FormatError(p, f"images[{i}] must be an object with id and file_name, got {_show(img)}")
+        image_id, name = img.get("id"), img.get("file_name")
+        if not _scalar_id(image_id):
+            raise FormatError(p, f"images[{i}]: id must be a number or string, got {_show(image_id)}")
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise FormatError(p, f"images[{i}]: file_name must be a non-empty string, got {_show(name)}")
+        if image_id in names:
+            raise FormatError(p, f"images[{i}]: duplicate image id {image_id}")
+        names[image_id] = name
+    out: dict[str, list[tuple[float, float, float, float]]] = {}
+    for i, ann in enumerate(_list_field(p, doc, "annotations")):
+        if not isinstance(ann, dict):
+            raise FormatError(p, f"annotations[{i}] must be an object, got {_show(ann)}")
+        if "bbox" not in ann:
+            continue
+        image_id = ann.get("image_id")
+        where = f"annotations[{i}]"
+        if not _scalar_id(image_id) or image_id not in names:
+            raise FormatError(p, f"{where}: image_id {_show(image_id)} names no listed image")
+        out.setdefault(names[image_id], []).append(_coco_box(p, where, ann["bbox"]))
+    return out

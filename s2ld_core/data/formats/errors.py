@@ -14,7 +14,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FormatError", "format_float", "parse_float", "read_text", "load_json"]
+__all__ = [
+    "FormatError", "format_float", "parse_float", "read_text", "load_json", "MAX_COORDINATE", "IMAGE_MARGIN",
+    "check_in_image", "finite",
+]
+
+# Every number a reader returns as a coordinate or size lies within ±2**24 px: float32 (what readers
+# return) holds every integer pixel position exactly up to there, and no image under any sane pixel
+# limit is larger. Files with 1e300 or 1e7-wide boxes are refused here, before anything is allocated.
+MAX_COORDINATE = float(2**24)
+# Where the image size is known (annotation and COCO files say it; consumers read it from the image
+# header), points and boxes must also lie within one image size of the image: -W <= x <= 2W, and
+# likewise for y. A face partly outside its photo passes; a point a whole photo away from it is a
+# broken file, and cropping around it would allocate in proportion to the square of the distance.
+IMAGE_MARGIN = 1.0
+
+
+_MAX_WHAT = 240  # characters of a message after the path
 
 
 class FormatError(ValueError):
@@ -23,6 +39,8 @@ class FormatError(ValueError):
     def __init__(self, path: str | os.PathLike[str], what: str, line: int | None = None) -> None:
         self.path = os.fspath(path)
         self.line = line
+        if len(what) > _MAX_WHAT:  # a 4 MiB line quoted back would be one line, but not a readable one
+            what = what[: _MAX_WHAT - 40] + f"… ({len(what)} characters)"
         self.what = what
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {what}")
@@ -76,8 +94,36 @@ def parse_float(text: str, path: str | os.PathLike[str], line: int | None, what:
     """``float(text)`` that rejects NaN/inf and names the file, line and field when it fails."""
     try:
         value = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise FormatError(path, f"{what}: {text.strip()!r} is not a number", line) from None
     if not math.isfinite(value):
         raise FormatError(path, f"{what}: {text.strip()!r} is not a finite number", line)
+    if abs(value) > MAX_COORDINATE:
+        raise FormatError(path, f"{what}: {text.strip()!r} is beyond ±{MAX_COORDINATE:.0f}", line)
     return value
+
+
+def finite(value) -> bool:
+    """Whether a JSON number is finite and within ±:data:`MAX_COORDINATE` (an integer of 400 digits,
+    which ``float()`` cannot even convert, is not)."""
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= MAX_COORDINATE
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
+def check_in_image(points, width: float, height: float) -> str | None:
+    """Why ``points`` (``(..., 2)``, NaN rows = not placed) do not lie within :data:`IMAGE_MARGIN`
+    image sizes of a ``width × height`` image, or ``None`` if they do."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if not len(pts):
+        return None
+    lo = -IMAGE_MARGIN * np.array([width, height])
+    hi = (1 + IMAGE_MARGIN) * np.array([width, height])
+    bad = ~((pts >= lo) & (pts <= hi)).all(axis=1)
+    if not bad.any():
+        return None
+    x, y = pts[np.argmax(bad)]
+    return (f"({x:.6g}, {y:.6g}) lies more than one image size outside the {width:g}x{height:g} image "
+            f"(allowed: x {lo[0]:g}..{hi[0]:g}, y {lo[1]:g}..{hi[1]:g})")

@@ -5,7 +5,9 @@ dlib's training files for its shape predictors, and the project's real-face chec
 coordinates are integer pixel positions, which we read as 0-based pixel centres (dlib's convention,
 the same as ours). ``name`` orders the parts (``'00'``…``'67'`` for iBUG 68); a box with fewer parts
 than the others, or parts with non-numeric names or coordinates, is a one-line :class:`FormatError`.
-``ignore='1'`` boxes (dlib's "don't care" regions) are skipped.
+``ignore='1'`` boxes (dlib's "don't care" regions) are skipped. Coordinates must be finite and within
+±2**24 px (:data:`~.errors.MAX_COORDINATE`), part names below the point count (or :data:`MAX_PARTS`),
+box sides positive: a file that breaks these is refused before any array is sized from it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 
 from .errors import FormatError, parse_float
 
-__all__ = ["ImglabFace", "read_imglab_xml"]
+__all__ = ["ImglabFace", "read_imglab_xml", "MAX_PARTS"]
+
+MAX_PARTS = 1000  # with num_points=None, part names run 0…999: the array is sized by the largest name
 
 
 @dataclass
@@ -68,11 +72,18 @@ def read_imglab_xml(path: str | Path, num_points: int | None = 68) -> list[Imgla
                 continue
             what = f"box {len(faces) + 1} of {file}"
             rect = tuple(_float(box, k, path, what) for k in ("left", "top", "width", "height"))
+            if rect[2] <= 0 or rect[3] <= 0:
+                what += f": width and height must be positive, got {rect[2]:g}x{rect[3]:g}"
+                raise FormatError(path, what)
             parts = {}
             for part in box.iter("part"):
                 name = part.get("name", "")
                 if not name.isdigit():
                     raise FormatError(path, f"{what}: part name {name!r} is not a point number")
+                if int(name) >= (num_points or MAX_PARTS):
+                    limit = num_points or MAX_PARTS
+                    raise FormatError(path, f"{what}: part name {name!r} is beyond the {limit} points "
+                                            f"a box may have (00…{limit - 1:02d})")
                 parts[int(name)] = (_float(part, "x", path, what), _float(part, "y", path, what))
             k = num_points if num_points is not None else (max(parts) + 1 if parts else 0)
             if num_points is not None and sorted(parts) != list(range(num_points)):

@@ -18,11 +18,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..images import IMAGE_EXTENSIONS
 from .errors import FormatError
 
 __all__ = ["TinyFaceLayout", "read_tinyface", "IMAGE_SUFFIXES"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+IMAGE_SUFFIXES = frozenset(IMAGE_EXTENSIONS)  # the one list, as a set (kept under its old name)
 _TEST_FOLDERS = ("Probe", "Gallery_Match", "Gallery_Distractor")
 
 

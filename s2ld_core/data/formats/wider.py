@@ -29,7 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import FormatError, read_text
+from ..images import read_rgb
+from .errors import FormatError, parse_float, read_text
 
 __all__ = [
     "WIDER_ATTRIBUTES",
@@ -105,10 +106,11 @@ def _parse_face_line(path: Path, lineno: int, text: str) -> list[float]:
             path, f"expected {_FIELDS_PER_FACE} numbers (x y w h {' '.join(WIDER_ATTRIBUTES)}), got {text!r}",
             lineno,
         )
-    try:
-        return [float(f) for f in fields]
-    except ValueError:
-        raise FormatError(path, f"non-numeric value in face line {text!r}", lineno) from None
+    names = ("x", "y", "w", "h", *WIDER_ATTRIBUTES)
+    values = [parse_float(f, path, lineno, f"face {name}") for f, name in zip(fields, names)]
+    if any(v != int(v) for v in values[4:]):
+        raise FormatError(path, f"attributes must be whole numbers, got {text!r}", lineno)
+    return values
 
 
 def _is_zero_line(text: str) -> bool:
@@ -191,14 +193,12 @@ def split_wider_faces(
 
 
 def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image file as ``uint8`` HxWx3 RGB; a missing file or an undecodable one is named."""
+    """Read an image file as ``uint8`` HxWx3 RGB through the project's one guarded reader
+    (:func:`s2ld_core.data.images.read_rgb`: header size checked before decoding)."""
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() and not p.exists():
         raise FileNotFoundError(f"{p}: image file not found")
-    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FormatError(p, "cannot decode image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_rgb(p)
 
 
 def _crop_padded(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
