@@ -14,7 +14,6 @@ refused rather than applied to the wrong image.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from s2ld_core.data.formats import FaceAnnotation
+from s2ld_core.data.formats.errors import MAX_COORDINATE, finite
 
 from .point_sets import PointSet
 from .store import (
@@ -44,6 +44,7 @@ from .store import (
     set_box,
     set_occluded,
     set_status,
+    short_repr,
 )
 
 __all__ = ["TabState", "AppConfig", "act", "apply_op", "default_annotator", "EXPORTS"]
@@ -281,16 +282,17 @@ def act(cfg: AppConfig, st: TabState, action: str, *args) -> TabState:
 def _number(value, what: str) -> float:
     try:
         out = float(value)
-    except (TypeError, ValueError):
-        raise StoreError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise StoreError(f"{what} must be finite, got {value!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise StoreError(f"{what} must be a number, got {short_repr(value)}") from None
+    if not finite(out):
+        raise StoreError(f"{what} must be finite and within ±{MAX_COORDINATE:.0f}, got {short_repr(value)}")
     return out
 
 
 def _index(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise StoreError(f"{what} must be a whole number, got {value!r}")
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and finite(value)
+    if not ok or int(value) != value:
+        raise StoreError(f"{what} must be a whole number, got {short_repr(value)}")
     return int(value)
 
 
@@ -434,6 +436,9 @@ def _do_op(cfg, store, st, op):
             op = json.loads(op)
         except json.JSONDecodeError as exc:
             raise StoreError(f"edit: not JSON ({exc.msg})") from None
+        except (ValueError, RecursionError) as exc:  # an integer of 5000 digits, nesting too deep
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
+            raise StoreError(f"edit: not JSON this editor takes ({reason})") from None
     if not isinstance(op, dict) or "op" not in op:
         raise StoreError("edit: expected an object with 'op'")
     key = op.get("key")
@@ -464,7 +469,7 @@ def _do_op(cfg, store, st, op):
     elif name in ("add_face", "set_box"):
         box = op.get("box")
         if not isinstance(box, list) or len(box) != 4:
-            raise StoreError(f"a face box is [x, y, w, h], got {box!r}")
+            raise StoreError(f"a face box is [x, y, w, h], got {short_repr(box)}")
         box = [_number(v, "box") for v in box]
         prefill = _box_prefill(cfg, store, st.key)
 

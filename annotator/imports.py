@@ -30,7 +30,7 @@ from s2ld_core.data.formats import (
     read_imglab_xml,
     read_pts,
 )
-from s2ld_core.data.formats.errors import load_json
+from s2ld_core.data.formats.errors import check_in_image, finite, load_json
 from s2ld_core.schemas import SCHEMAS, Schema, convert_points, get_schema
 
 __all__ = ["ImportResult", "read_import", "match_key", "IMPORT_SUFFIXES"]
@@ -110,6 +110,25 @@ def _outside(face: FaceAnnotation, size: tuple[int, int]) -> bool:
     return bool(len(pts)) and bool(((pts < lo) | (pts > hi)).any())
 
 
+def _bad_box(face: FaceAnnotation, size: tuple[int, int]) -> str | None:
+    """Why the face's box cannot be kept, else ``None``: not finite, not positive, more than one image
+    size outside the image (:func:`s2ld_core.data.formats.errors.check_in_image`), or covering less
+    than a pixel of it (the store clips boxes to the image and refuses what is left of such a one)."""
+    if face.box is None:
+        return None
+    x, y, w, h = face.box
+    shown = [float(f"{v:.6g}") for v in face.box] if all(finite(v) for v in face.box) else face.box
+    if not all(finite(v) for v in face.box) or w <= 0 or h <= 0:
+        return f"its box {shown} is not a box"
+    outside = check_in_image([[x, y], [x + w, y + h]], *size)
+    if outside is not None:
+        return f"its box corner {outside}"
+    iw, ih = size
+    if min(x + w, iw - 0.5) - max(x, -0.5) < 1 or min(y + h, ih - 0.5) - max(y, -0.5) < 1:
+        return f"its box {shown} covers less than a pixel of the {iw}x{ih} image"
+    return None
+
+
 class _Collector:
     """Adds faces per key after the checks every format shares."""
 
@@ -141,6 +160,10 @@ class _Collector:
             self.result.notes.append(f"{key}: points lie outside the {actual[0]}x{actual[1]} image; left out "
                                      "(were they made on a larger copy?)")
             return
+        bad = _bad_box(face, actual)
+        if bad is not None:
+            self.result.notes.append(f"{key}: {bad}; left out")
+            return
         self.result.faces.setdefault(key, []).append(face)
 
     def finish(self) -> ImportResult:
@@ -170,7 +193,9 @@ def _project_json(path: Path, col: _Collector) -> None:
 def _coco(path: Path, col: _Collector) -> None:
     doc = load_json(path)
     cats = doc.get("categories") if isinstance(doc, dict) else None
-    names = next((c.get("keypoints") for c in cats or [] if isinstance(c, dict) and c.get("keypoints")), None)
+    cats = cats if isinstance(cats, list) else []  # a malformed one is read_coco_keypoints' to refuse
+    names = next((c["keypoints"] for c in cats if isinstance(c, dict) and isinstance(c.get("keypoints"), list)
+                  and c["keypoints"]), None)
     k = len(names) if names else col.schema.num_points
     src = col.schema if k == col.schema.num_points else next(
         (s for s in SCHEMAS.values() if s.num_points == k), None)

@@ -39,6 +39,7 @@ import copy
 import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -233,6 +234,16 @@ def next_unplaced(ann: ImageAnnotation, face: int = 0) -> int | None:
     return None
 
 
+def short_repr(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to one short line, for messages about values that came from a browser or
+    the API (a list holding a 5000-digit integer, which ``repr`` itself refuses, included)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer beyond Python's limit on digits converted to text
+        return f"a value with an integer of over {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _check_xy(ann: ImageAnnotation, x: float, y: float) -> list[float]:
     if not (math.isfinite(x) and math.isfinite(y)):
         raise StoreError(f"point ({x}, {y}) is not finite")
@@ -246,10 +257,10 @@ def _check_box(ann: ImageAnnotation, box: Sequence[float]) -> list[float]:
     """A face box ``[x, y, w, h]`` (left edge at ``x``) clipped to the image; at least a pixel each way."""
     try:
         x, y, w, h = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise StoreError(f"a face box is [x, y, w, h], got {box!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too long for a float
+        raise StoreError(f"a face box is [x, y, w, h] of finite numbers, got {short_repr(box)}") from None
     if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise StoreError(f"face box {box!r} is not finite")
+        raise StoreError(f"face box {[x, y, w, h]} is not finite")
     x0, y0 = max(x, -0.5), max(y, -0.5)
     x1, y1 = min(x + w, ann.width - 0.5), min(y + h, ann.height - 0.5)
     if x1 - x0 < 1 or y1 - y0 < 1:
