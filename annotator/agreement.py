@@ -3,7 +3,8 @@
 On 16-32 px faces the annotators' own disagreement is the floor any detector's NME is measured
 against, so ALRF-style data sets should report it. For every pair of annotator files and every image
 both marked (status ``done`` or ``todo`` with points; ``skipped``/``flagged`` images are left out), we
-take the points *both* placed and compute
+take the points *both* placed -- face by face in an image of several faces (entries ``key#2`` …; an
+image where the two marked different numbers of faces is left out) -- and compute
 
     NME = mean_i ||p_a,i - p_b,i|| / sqrt(w * h)
 
@@ -25,7 +26,6 @@ import numpy as np
 
 from s2ld_core.atomic import atomic_write_json, atomic_write_text
 from s2ld_core.data.formats import AnnotationSet, FormatError, read_annotations
-from s2ld_core.schemas import get_schema
 
 __all__ = ["pair_nme", "agreement_report", "add_agreement_arguments", "main_agreement"]
 
@@ -101,7 +101,7 @@ def agreement_report(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.
     """
     sets = _load(paths)
     names = _names(sets, paths)
-    schema = get_schema(sets[0].schema)
+    schema = sets[0].landmarks
     k = schema.num_points
     keys = sorted(set().union(*(s.images for s in sets)))
 
@@ -119,19 +119,24 @@ def agreement_report(paths: Sequence[str | os.PathLike[str]], out_dir: str | os.
             if (ann_a.width, ann_a.height) != (ann_b.width, ann_b.height):
                 excluded[key] = "annotators saw different image sizes"
                 continue
-            pa, pb = ann_a.points_array(), ann_b.points_array()
-            res = pair_nme(pa, pb)
-            if res is None:
-                excluded.setdefault(key, "fewer than two points placed by both annotators")
+            if len(ann_a.faces) != len(ann_b.faces):
+                excluded[key] = "annotators marked different numbers of faces"
                 continue
-            nme, dist, norm = res
-            nmes.append(nme)
-            pix.append(float(np.nanmean(dist)) * norm)
-            entry = per_image.setdefault(key, {"pairs": {}, "width": ann_a.width, "height": ann_a.height})
-            entry["pairs"][f"{names[ia]} vs {names[ib]}"] = nme
-            for i in range(k):
-                if not np.isnan(dist[i]):
-                    point_sums[i].append(float(dist[i]))
+            for f, (face_a, face_b) in enumerate(zip(ann_a.faces, ann_b.faces)):
+                name = key if len(ann_a.faces) == 1 else f"{key}#{f + 1}"  # faces pair up in order
+                res = pair_nme(face_a.points_array(), face_b.points_array())
+                if res is None:
+                    excluded.setdefault(name, "fewer than two points placed by both annotators")
+                    continue
+                nme, dist, norm = res
+                nmes.append(nme)
+                pix.append(float(np.nanmean(dist)) * norm)
+                size = {"width": ann_a.width, "height": ann_a.height}
+                entry = per_image.setdefault(name, {"pairs": {}, **size})
+                entry["pairs"][f"{names[ia]} vs {names[ib]}"] = nme
+                for i in range(k):
+                    if not np.isnan(dist[i]):
+                        point_sums[i].append(float(dist[i]))
         pixel_errors_all += pix
         pairs_out.append({
             "a": names[ia], "b": names[ib], "images": len(nmes),

@@ -1,12 +1,16 @@
 """The Gradio app: an ALRF-style landmark annotator ("Annotate") and a live detector demo ("Demo").
 
-Annotate: open a folder of low-resolution faces, click landmarks on a server-side magnified copy
-(see :mod:`annotator.pictures` for why), every change saved atomically by :mod:`annotator.store`. The
-browser tab only holds *where it is* (:class:`TabState`: image, selected point, undo history); the
-annotation itself always lives in the file, so a reload or a second tab resumes from disk.
+Annotate: open a folder of low-resolution faces and place landmarks on a large magnified canvas
+drawn in the browser (:mod:`annotator.canvas`): click to place the next point, drag to move one, drag
+out a box for each further face; a grouped point list says what comes next. Every change is saved
+atomically by :mod:`annotator.store`; :mod:`annotator.actions` holds what each button does.
+Existing annotations can be imported as pre-placed points and every export downloaded.
 
-Demo: upload or snapshot a photo; faces are detected, cropped, shrunk to a chosen size and given to
-S²LD and to "upscale + HR-LD" side by side (:mod:`annotator.demo`).
+Demo: upload or snapshot a photo; faces are found, shrunk to a chosen size and given to the landmark
+model and the baselines side by side (:mod:`annotator.demo`).
+
+``s2ld annotate`` serves both tabs; ``s2ld demo`` serves the Demo alone, plus an Annotate tab only
+when ``--annotate DIR`` names the folder it may open.
 
 Entry points for the ``s2ld`` CLI: :func:`add_annotate_arguments`, :func:`main_annotate`,
 :func:`add_demo_arguments`, :func:`main_demo`; for code and tests: :func:`build_app`, :func:`launch`.
@@ -18,36 +22,32 @@ import argparse
 import json
 import os
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from s2ld_core.atomic import check_writable
-from s2ld_core.schemas import SCHEMAS, get_schema
+from s2ld_core.schemas import SCHEMAS
 
 from . import demo as demo_lib
-from .cli import DEFAULT_ZOOM, add_annotate_arguments, add_demo_arguments  # noqa: F401 - re-exported
-from .pictures import MAX_ZOOM, MIN_ZOOM, reference_diagram, render_annotation_view
-from .store import (
-    IMAGE_SUFFIXES,
-    MAX_IDLE_SECONDS,
-    AnnotationStore,
-    History,
-    StoreError,
-    UnreadableImage,
-    delete_point,
-    display_to_original,
-    move_point,
-    next_unplaced,
-    open_store,
-    order_keys,
-    place_next,
-    set_occluded,
-    set_status,
+from .actions import EXPORTS, AppConfig, TabState, act, default_annotator, next_point, store_of
+from .canvas import (
+    CANVAS_CSS,
+    CANVAS_HTML,
+    CANVAS_JS,
+    LIST_CSS,
+    LIST_HTML,
+    LIST_JS,
+    canvas_value,
+    empty_canvas,
+    list_value,
 )
+from .cli import DEFAULT_ZOOM, add_annotate_arguments, add_demo_arguments, parse_zoom  # noqa: F401
+from .imports import IMPORT_SUFFIXES
+from .pictures import reference_diagram
+from .point_sets import point_set
+from .store import IMAGE_SUFFIXES, AnnotationStore, StoreError, UnreadableImage
 
 __all__ = [
     "TabState",
@@ -61,7 +61,9 @@ __all__ = [
 
 MAX_UPLOAD = "10mb"
 SHORTCUTS = {"n": "btn-next", "p": "btn-prev", "u": "btn-undo", "r": "btn-redo", "o": "btn-occlude",
-             "d": "btn-delete", "s": "btn-skip", "f": "btn-flag", "a": "btn-done", "escape": "btn-deselect"}
+             "d": "btn-delete", "s": "btn-skip", "f": "btn-flag", "a": "btn-done", "escape": "btn-deselect",
+             "b": "btn-add-face", "w": "btn-whole", "m": "btn-marker", "l": "btn-labels", "g": "btn-grid",
+             "+": "btn-zoom-in", "=": "btn-zoom-in", "-": "btn-zoom-out", "0": "btn-fit"}
 ORDER_CHOICES = [("file name", "file"), ("least confident first", "confidence")]
 
 # Keyboard shortcuts: a key press clicks the matching button, unless the user is typing in a field
@@ -85,295 +87,22 @@ SHORTCUTS_JS = """
 """.replace("__MAP__", json.dumps(SHORTCUTS))
 
 CSS = """
-.gradio-container { max-width: 1400px !important; }
-#annot-image img, .pixelated img { image-rendering: pixelated; cursor: crosshair; }
-#annot-image { min-height: 200px; }
-#reference img { max-height: 344px; }
+.gradio-container { max-width: 1600px !important; }
+.pixelated img { image-rendering: pixelated; }
+#demo-table { overflow-x: auto; }
+#demo-table td, #demo-table th { white-space: nowrap; padding: 2px 6px; }
+#demo-sheet img { object-fit: none; width: auto; height: auto; max-width: 100%; }
+#demo-sheet .image-frame, #demo-sheet .image-container { height: auto !important; }
+#reference img { max-height: 240px; object-fit: contain; }
 #progress-md { text-align: right; }
 #progress-md p { font-size: 1.05rem; margin: 0; }
-#shortcuts { margin-top: 6px; font-size: 0.9rem; color: #475569; }
+#shortcuts { margin-top: 6px; font-size: 0.85rem; color: #475569; }
 #shortcuts kbd { border: 1px solid #bbb; border-bottom-width: 2px; border-radius: 4px; padding: 0 5px;
   font-size: 0.85em; background: #fafafa; }
-#points-radio label { font-size: 0.85rem; padding: 2px 8px !important; }
 .nav-row button { min-width: 0 !important; }
 #msg-md p { margin: 0; }
+#info-md p { margin: 0; }
 """
-
-
-@dataclass
-class TabState:
-    """What one browser tab remembers; everything else is re-read from the annotation file."""
-
-    store_path: str | None = None  # key into the store registry (the annotation file)
-    order: list[str] = field(default_factory=list)
-    index: int = 0
-    selected: int | None = None  # point chosen for moving/deleting; None = clicks place the next point
-    history: History = field(default_factory=History)
-    last_action: float | None = None  # time.monotonic() of the last action on the current image
-    shown_zoom: int = DEFAULT_ZOOM  # the zoom of the picture on screen: clicks are mapped with it
-    message: str = ""
-
-    @property
-    def key(self) -> str | None:
-        return self.order[self.index] if self.order else None
-
-
-@dataclass
-class AppConfig:
-    """Server-side settings fixed at start-up (CLI arguments)."""
-
-    folder: Path | None = None
-    schema: str = "five"
-    annotator: str = ""
-    out: Path | None = None
-    root: Path = field(default_factory=Path.cwd)  # folders the UI may open must lie under this
-    order: str = "file"
-    assist: object | None = None  # a LandmarkDetector that pre-places points
-    assist_note: str = ""
-
-
-_STORES: dict[str, AnnotationStore] = {}
-
-
-def _store(st: TabState) -> AnnotationStore | None:
-    return _STORES.get(st.store_path) if st.store_path else None
-
-
-def _default_annotator() -> str:
-    name = "".join(c for c in os.environ.get("USER", "") if c.isalnum() or c in "._-")
-    return name or "annotator"
-
-
-# --------------------------------------------------------------------------------------------------
-# Annotate: actions
-# --------------------------------------------------------------------------------------------------
-
-
-def _elapsed(st: TabState) -> float:
-    """Seconds since the last action on this image, capped: a long pause is a break, not work."""
-    now = time.monotonic()
-    dt = 0.0 if st.last_action is None else min(now - st.last_action, MAX_IDLE_SECONDS)
-    st.last_action = now
-    return dt
-
-
-def _point_label(store: AnnotationStore, i: int) -> str:
-    return f"{i + 1}. {store.schema.point_names[i].replace('_', ' ')}"
-
-
-def _open(cfg: AppConfig, st: TabState, folder: str, annotator: str, schema: str, order: str) -> TabState:
-    folder = (folder or "").strip()
-    if not folder:
-        raise StoreError("type the folder of images to annotate")
-    try:  # a NUL byte or an over-long name is a typing mistake to report, not a server traceback
-        path = Path(folder).expanduser().resolve()
-        path.is_dir()
-    except (ValueError, OSError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise StoreError(f"{folder[:80]!r}{'…' if len(folder) > 80 else ''}: not a usable folder name "
-                         f"({reason})") from None
-    allowed = {cfg.root.resolve()} | ({cfg.folder.resolve()} if cfg.folder else set())
-    if not any(path == a or a in path.parents for a in allowed):
-        raise StoreError(f"{path}: outside the folders this server may open ({', '.join(map(str, allowed))})")
-    out = cfg.out if cfg.folder is not None and path == cfg.folder.resolve() else None
-    store = open_store(path, schema, annotator, out)
-    _STORES[str(store.path)] = store
-    note = ""
-    if cfg.assist is not None:
-        note = _prefill(cfg, store)
-    new = TabState(store_path=str(store.path), shown_zoom=st.shown_zoom)
-    new.order = order_keys(store, order)
-    new.index = store.first_unfinished(new.order)
-    new.last_action = time.monotonic()
-    counts = store.progress()
-    new.message = (f"Opened {store.root} ({counts['total']} images) as **{store.annotator}**; saving to "
-                   f"`{store.path}`. {note}").strip()
-    if not store.keys:
-        new.message = f"No images (png, jpg, bmp, tif, webp) found under {store.root}."
-    return new
-
-
-def _prefill(cfg: AppConfig, store: AnnotationStore) -> str:
-    """Run the assisting detector on images it has not seen; pre-place points on untouched ones.
-
-    Confidences are cached on the (shared) store, so a page reload does not re-run the model.
-    """
-    from s2ld_core.photo import PhotoLandmarker, one_face_each
-
-    det = cfg.assist
-    if get_schema(det.schema).name != store.schema.name:
-        return (f"The checkpoint predicts {get_schema(det.schema).name!r} points, "
-                f"not {store.schema.name!r}: no prefill.")
-    todo = [k for k in store.keys if k not in store.confidence]
-    preds, unreadable = {}, 0
-    for start in range(0, len(todo), 128):
-        images, keys = [], []
-        for key in todo[start:start + 128]:
-            try:
-                images.append(store.image(key))
-                keys.append(key)
-            except StoreError:
-                unreadable += 1
-        if images:  # the photo API: a face crop as is, a larger photo's face found first
-            preds.update(zip(keys, one_face_each(PhotoLandmarker(det, "auto"), images)))
-    filled = store.prefill(preds)
-    note = f"S²LD pre-placed points on {filled} new image(s): correct them, then press Done."
-    return note + (f" {unreadable} image(s) could not be read." if unreadable else "")
-
-
-def _navigate(store: AnnotationStore, st: TabState, index: int) -> None:
-    if st.key is not None:
-        try:  # book the time on the image we leave
-            store.modify(st.key, lambda a: None, seconds=_elapsed(st))
-        except UnreadableImage:
-            pass  # nothing to book on an image that cannot be shown, and leaving it must work
-    st.index = int(np.clip(index, 0, max(0, len(st.order) - 1)))
-    st.selected = None
-    st.last_action = time.monotonic()
-
-
-def _edit(store: AnnotationStore, st: TabState, change) -> object:
-    edit, result = store.modify(st.key, change, seconds=_elapsed(st))
-    st.history.push(edit)
-    return result
-
-
-def _last_placed(store: AnnotationStore, st: TabState) -> int | None:
-    ann = store.get(st.key)
-    placed = [i for i, p in enumerate(ann.points) if p is not None]
-    return placed[-1] if placed else None
-
-
-def _click(store: AnnotationStore, st: TabState, x: float, y: float) -> None:
-    """A click moves the selected point, else places the next one, else selects the nearest."""
-    if st.selected is not None:
-        i = st.selected
-        _edit(store, st, lambda a: move_point(a, i, x, y))
-        st.selected = None
-        st.message = f"Moved {_point_label(store, i)} to ({x:.2f}, {y:.2f})."
-        return
-    i = _edit(store, st, lambda a: place_next(a, x, y))
-    if i is not None:
-        st.message = f"Placed {_point_label(store, i)} at ({x:.2f}, {y:.2f})."
-        return
-    pts = store.get(st.key).points_array()
-    nearest = int(np.nanargmin(np.hypot(pts[:, 0] - x, pts[:, 1] - y)))
-    st.selected = nearest
-    st.message = f"All points are placed; selected {_point_label(store, nearest)}: click to move it."
-
-
-def _act(cfg: AppConfig, st: TabState, action: str, *args) -> TabState:
-    """Run one annotate action; user errors become the message instead of an exception."""
-    st.message = ""
-    try:
-        if action == "open":
-            return _open(cfg, st, *args)
-        store = _store(st)
-        if store is None or not st.order:
-            raise StoreError("open a folder first")
-        with store._lock:
-            _ACTIONS[action](store, st, *args)
-    except StoreError as exc:
-        st.message = f"⚠️ {exc}"
-    return st
-
-
-def _do_place(store, st, x, y):
-    if x is None or y is None:
-        raise StoreError("type both x and y (original pixels, 0-based centres)")
-    _click(store, st, float(x), float(y))
-
-
-def _do_click_display(store, st, u, v):
-    x, y = display_to_original(float(u), float(v), st.shown_zoom)
-    _click(store, st, x, y)
-
-
-def _do_select(store, st, index):
-    if index is None:
-        st.selected = None
-        return
-    i = int(index)
-    if not 0 <= i < store.schema.num_points:
-        raise StoreError(f"point {i + 1} does not exist in schema {store.schema.name}")
-    st.selected = i
-    placed = store.get(st.key).points[i] is not None
-    st.message = (f"Selected {_point_label(store, i)}: click the image to "
-                  f"{'move' if placed else 'place'} it, or use occluded/delete.")
-
-
-def _target_point(store, st) -> int:
-    i = st.selected if st.selected is not None else _last_placed(store, st)
-    if i is None:
-        raise StoreError("no point is placed on this image yet")
-    return i
-
-
-def _do_occlude(store, st):
-    i = _target_point(store, st)
-    now_occluded = store.get(st.key).visible[i]
-    _edit(store, st, lambda a: set_occluded(a, i, now_occluded))
-    st.message = f"{_point_label(store, i)} is now {'occluded (v=1)' if now_occluded else 'visible (v=2)'}."
-
-
-def _do_delete(store, st):
-    i = _target_point(store, st)
-    _edit(store, st, lambda a: delete_point(a, i))
-    st.selected = None
-    st.message = f"Deleted {_point_label(store, i)}; the next click places it again."
-
-
-def _do_status(store, st, status):
-    if not store.readable(st.key):
-        st.message = f"`{st.key}` cannot be shown, so it stays **unreadable**; moved on."
-        _navigate(store, st, st.index + 1)
-        return
-    _edit(store, st, lambda a: set_status(a, status))
-    st.message = f"Marked `{st.key}` as {status}."
-    _navigate(store, st, st.index + 1)
-
-
-def _do_history(store, st, which):
-    key = store.undo(st.history) if which == "undo" else store.redo(st.history)
-    if key is None:
-        st.message = f"Nothing to {which}."
-        return
-    if key != st.key and key in st.order:
-        _navigate(store, st, st.order.index(key))
-    st.selected = None
-    st.message = f"{which.capitalize()}: `{key}`."
-
-
-def _do_move(store, st, delta):
-    _navigate(store, st, st.index + delta)
-
-
-def _do_goto_unfinished(store, st):
-    _navigate(store, st, store.first_unfinished(st.order))
-
-
-def _do_order(store, st, order):
-    key = st.key
-    st.order = order_keys(store, order)
-    st.index = st.order.index(key) if key in st.order else 0
-    if order == "confidence" and not store.confidence:
-        st.message = "No model confidences (start with --checkpoint); keeping file order."
-
-
-def _do_export(store, st, kind):
-    if kind == "coco":
-        path = store.export_coco()
-    else:
-        path = store.export_pts()
-    st.message = f"Exported the done images to `{path}`."
-
-
-_ACTIONS = {
-    "place": _do_place, "click": _do_click_display, "select": _do_select, "occlude": _do_occlude,
-    "delete": _do_delete, "status": _do_status, "history": _do_history, "move": _do_move,
-    "unfinished": _do_goto_unfinished, "order": _do_order, "export": _do_export,
-    "deselect": lambda store, st: _do_select(store, st, None), "refresh": lambda store, st: None,
-}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -381,15 +110,16 @@ _ACTIONS = {
 # --------------------------------------------------------------------------------------------------
 
 
-def _view(cfg: AppConfig, st: TabState, zoom: int, grid: bool, smooth: bool) -> tuple:
-    """Everything the Annotate tab shows, recomputed from the file (the single source of truth)."""
-    store = _store(st)
+def _view(cfg: AppConfig, st: TabState) -> tuple:
+    """Everything the Annotate tab shows, recomputed from the file (the single source of truth):
+    ``(canvas, reference diagram, point list, info, progress, message, state)``."""
+    store = store_of(st)
     msg = st.message
+    st.rev += 1
+    points = store.points if store is not None else cfg.points
     if store is None or not st.order:
-        ref = reference_diagram(cfg.schema, 0)
-        return (None, ref, gr.Radio(choices=[], value=None), "*No folder open.*",
-                "", msg, st)
-    zoom = int(np.clip(int(zoom or DEFAULT_ZOOM), MIN_ZOOM, MAX_ZOOM))
+        return (empty_canvas("Open a folder of face images to start (Folder, annotator, export).", st.rev),
+                reference_diagram(points, 0), list_value(None, points), "*No folder open.*", "", msg, st)
     key = st.key
     try:
         store.refresh()
@@ -398,27 +128,25 @@ def _view(cfg: AppConfig, st: TabState, zoom: int, grid: bool, smooth: bool) -> 
     except UnreadableImage as exc:  # corrupt, not an image, or too large: say so, let the user move on
         info = f"`{key}` · status **unreadable** · {exc}"
         note = " ".join(filter(None, [msg, "This image cannot be annotated; ◀ Previous / Next ▶ move on."]))
-        return (None, reference_diagram(store.schema, None), gr.Radio(choices=[], value=None),
-                info, _progress_line(store, st), note, st)
+        return (empty_canvas(f"{key}: {exc}", st.rev), reference_diagram(points, None),
+                list_value(None, points), info, _progress_line(store, st), note, st)
     except StoreError as exc:  # e.g. the file was deleted or the JSON edited by hand since
-        return (None, reference_diagram(store.schema, None), gr.Radio(choices=[], value=None),
+        return (empty_canvas(str(exc), st.rev), reference_diagram(points, None), list_value(None, points),
                 f"`{key}`", _progress_line(store, st), f"⚠️ {exc}", st)
-    st.shown_zoom = zoom
-    picture = render_annotation_view(image, ann.points, ann.visible, zoom,
-                                     smooth=bool(smooth), grid=bool(grid), selected=st.selected)
-    nxt = st.selected if st.selected is not None else next_unplaced(ann)
-    verb = "move" if st.selected is not None and ann.points[st.selected] is not None else "next"
-    ref = reference_diagram(store.schema, nxt, [p is not None for p in ann.points], verb=verb)
-    choices = []
-    for i, p in enumerate(ann.points):
-        mark = "·" if p is None else ("◌" if not ann.visible[i] else "✓")
-        choices.append((f"{mark} {_point_label(store, i)}", i))
-    progress = _progress_line(store, st)
+    st.face = int(np.clip(st.face, 0, len(ann.faces) - 1))
+    face = ann.faces[st.face]
+    nxt = next_point(store, st)
+    verb = "move" if st.selected is not None and face.points[st.selected] is not None else "next"
+    ref = reference_diagram(points, nxt, [p is not None for p in face.points], verb=verb)
     conf = store.confidence.get(key)
-    info = (f"`{key}` · {ann.width}×{ann.height} px · status **{ann.status}** · {ann.seconds:.0f} s"
-            + (" · pre-placed by S²LD" if ann.prefilled else "")
+    several = f" · face {st.face + 1} of {len(ann.faces)}" if len(ann.faces) > 1 else ""
+    info = (f"`{key}` · {ann.width}×{ann.height} px · status **{ann.status}** · {ann.seconds:.0f} s{several}"
+            + (" · pre-placed: review, then Done" if any(f.prefilled for f in ann.faces) else "")
             + (f" · model confidence {conf:.2f}" if conf is not None else ""))
-    return (picture, ref, gr.Radio(choices=choices, value=st.selected), info, progress, msg, st)
+    canvas = canvas_value(key, image, ann, points, active=st.face, selected=st.selected, zoom=cfg.zoom,
+                          rev=st.rev)
+    return (canvas, ref, list_value(ann, points, st.face, st.selected), info, _progress_line(store, st), msg,
+            st)
 
 
 def _progress_line(store: AnnotationStore, st: TabState) -> str:
@@ -429,21 +157,20 @@ def _progress_line(store: AnnotationStore, st: TabState) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Building the Blocks
+# Annotate: the Blocks
 # --------------------------------------------------------------------------------------------------
 
 
-def _annotate_tab(cfg: AppConfig, zoom: int) -> None:
-    state = gr.State(TabState(shown_zoom=zoom))
+def _annotate_tab(cfg: AppConfig):
+    state = gr.State(TabState())
     with gr.Row(equal_height=True):
-        gr.Markdown("### Landmarks on tiny faces: click the magnified face in the order the diagram shows")
+        gr.Markdown("### Landmarks on tiny faces: click to place the next point, drag to move one")
         progress = gr.Markdown(elem_id="progress-md")
     with gr.Row():
-        with gr.Column(scale=5, min_width=360):
-            picture = gr.Image(
-                format="png", interactive=False, show_label=False, buttons=[], elem_id="annot-image",
-                placeholder="Open a folder of face images to start.",
-            )
+        with gr.Column(scale=7, min_width=620):
+            canvas = gr.HTML(value=empty_canvas("Loading…"), html_template=CANVAS_HTML,
+                             css_template=CANVAS_CSS, js_on_load=CANVAS_JS, elem_id="annot-canvas",
+                             apply_default_css=False)
             info = gr.Markdown(elem_id="info-md")
             with gr.Row(elem_classes="nav-row"):
                 prev_b = gr.Button("◀ Previous", elem_id="btn-prev", size="sm")
@@ -452,72 +179,87 @@ def _annotate_tab(cfg: AppConfig, zoom: int) -> None:
                 done_b = gr.Button("✓ Done", elem_id="btn-done", size="sm")
                 skip_b = gr.Button("Skip", elem_id="btn-skip", size="sm")
                 flag_b = gr.Button("⚑ Flag", elem_id="btn-flag", size="sm")
-            with gr.Row(equal_height=True):
-                zoom_s = gr.Slider(MIN_ZOOM, MAX_ZOOM, value=zoom, step=1, label="Zoom ×", scale=3)
-                with gr.Column(scale=1, min_width=120):
-                    grid_c = gr.Checkbox(value=True, label="Pixel grid")
-                    smooth_c = gr.Checkbox(value=False, label="Smooth")
             gr.Markdown(
-                "**Keys** <kbd>n</kbd>/<kbd>p</kbd> next/previous · <kbd>u</kbd>/<kbd>r</kbd> undo/redo · "
-                "<kbd>o</kbd> occluded · <kbd>d</kbd> delete · <kbd>a</kbd> done · <kbd>s</kbd> skip · "
-                "<kbd>f</kbd> flag · <kbd>Esc</kbd> deselect.  \n"
-                "An image is done once every point is placed (pre-placed ones: press Done). Occluded and "
-                "delete act on the selected point, else on the last placed one. Occluded points are "
-                "drawn as rings and saved with COCO visibility 1. *Left/right are as seen on screen.*",
+                "**Mouse** click: place the next point (or move the selected one) · drag a point: move it · "
+                "click a point: select it · wheel: zoom. **Keys** <kbd>n</kbd>/<kbd>p</kbd> next/previous · "
+                "<kbd>u</kbd>/<kbd>r</kbd> undo/redo · <kbd>o</kbd> occluded · <kbd>d</kbd> delete · "
+                "<kbd>a</kbd> done · <kbd>s</kbd> skip · <kbd>f</kbd> flag · <kbd>b</kbd> box a face · "
+                "<kbd>w</kbd> whole image / face · <kbd>m</kbd> marker size · <kbd>l</kbd> labels · "
+                "<kbd>g</kbd> grid · <kbd>+</kbd>/<kbd>-</kbd>/<kbd>0</kbd> zoom · "
+                "<kbd>Esc</kbd> deselect.  \n"
+                "An image is done once every point of every face is placed (pre-placed ones: press Done); "
+                "with several faces each needs its box. Occluded and delete act on the selected point, else "
+                "on the last placed one; occluded points are drawn as rings and saved with COCO visibility "
+                "1. *Left/right are as seen on screen.*",
                 elem_id="shortcuts",
             )
-        with gr.Column(scale=3, min_width=300):
-            ref = gr.Image(format="png", interactive=False, show_label=False, buttons=[], elem_id="reference")
+        with gr.Column(scale=4, min_width=340):
+            ref = gr.Image(format="png", interactive=False, show_label=False, buttons=[], elem_id="reference",
+                           height=240)
+            points = gr.HTML(value=list_value(None, cfg.points), html_template=LIST_HTML,
+                             css_template=LIST_CSS, js_on_load=LIST_JS, elem_id="points-list",
+                             apply_default_css=False)
             msg = gr.Markdown(elem_id="msg-md")
-            points = gr.Radio(label="Points · select one to move, delete or mark occluded", choices=[],
-                              elem_id="points-radio")
             with gr.Row(elem_classes="nav-row"):
                 undo_b = gr.Button("↶ Undo", elem_id="btn-undo", size="sm")
                 redo_b = gr.Button("↷ Redo", elem_id="btn-redo", size="sm")
                 occ_b = gr.Button("Occluded", elem_id="btn-occlude", size="sm")
-                del_b = gr.Button("Delete", elem_id="btn-delete", size="sm")
+                del_b = gr.Button("Delete point", elem_id="btn-delete", size="sm")
                 desel_b = gr.Button("Deselect", elem_id="btn-deselect", size="sm")
+                del_face_b = gr.Button("Delete face", elem_id="btn-delete-face", size="sm")
             with gr.Accordion("Exact position (original pixels)", open=False):
                 with gr.Row():
                     x_n = gr.Number(label="x", precision=None)
                     y_n = gr.Number(label="y", precision=None)
                     place_b = gr.Button("Place / move", size="sm")
-            with gr.Accordion("Folder, annotator, export", open=cfg.folder is None):
+            with gr.Accordion("Import annotations (pre-placed points)", open=False):
+                import_f = gr.File(label="COCO keypoints or project .json, imglab .xml, 300W .pts",
+                                   file_count="multiple", file_types=list(IMPORT_SUFFIXES), type="filepath",
+                                   elem_id="import-files")
+            with gr.Accordion("Export and download", open=False):
+                with gr.Row():
+                    export_bs = {kind: gr.Button(label, size="sm", elem_id=f"btn-export-{kind}")
+                                 for kind, (label, _) in EXPORTS.items()}
+                download = gr.File(label="Download", interactive=False, visible=False, elem_id="download")
+            with gr.Accordion("Folder, annotator, schema", open=cfg.folder is None):
                 folder_t = gr.Textbox(label="Image folder", value=str(cfg.folder or ""),
                                       placeholder=f"a folder under {cfg.root}")
                 with gr.Row():
-                    annot_t = gr.Textbox(label="Annotator", value=cfg.annotator or _default_annotator())
-                    schema_d = gr.Dropdown(sorted(SCHEMAS), value=cfg.schema, label="Schema")
+                    annot_t = gr.Textbox(label="Annotator", value=cfg.annotator or default_annotator())
+                    names = sorted(set(SCHEMAS) | {cfg.points.name})
+                    schema_d = gr.Dropdown(names, value=cfg.points.name, label="Schema")
                 order_d = gr.Dropdown(ORDER_CHOICES, value=cfg.order, label="Queue order")
                 open_b = gr.Button("Open folder", variant="primary")
-                with gr.Row():
-                    coco_b = gr.Button("Export COCO", size="sm")
-                    pts_b = gr.Button("Export .pts", size="sm")
+    op_t = gr.Textbox(visible=False, elem_id="op-json")  # the API's way in for canvas operations
 
-    view = [zoom_s, grid_c, smooth_c]
-    outputs = [picture, ref, points, info, progress, msg, state]
+    outputs = [canvas, ref, points, info, progress, msg, state]
+    common = dict(show_progress="hidden", concurrency_id="annotate", concurrency_limit=1)
 
-    def wire(trigger, action, extra=(), api_name=None, fixed=(), trigger_mode="multiple"):
+    def wire(trigger, action, extra=(), api_name=None, fixed=(), outs=None):
         """Connect ``trigger`` to action ``action``; ``fixed`` are constant arguments after ``extra``."""
 
         def handler(st, *vals):
-            n = len(extra)
-            st = _act(cfg, st, action, *vals[:n], *fixed)
-            return _view(cfg, st, *vals[n:])
+            return _view(cfg, act(cfg, st, action, *vals, *fixed))
 
-        trigger(handler, [state, *extra, *view], outputs, api_name=api_name,
-                api_visibility="public" if api_name else "private", show_progress="hidden",
-                concurrency_id="annotate", concurrency_limit=1, trigger_mode=trigger_mode)
+        trigger(handler, [state, *extra], outs or outputs, api_name=api_name,
+                api_visibility="public" if api_name else "private", trigger_mode="multiple", **common)
 
-    def on_select(st, zoom_v, grid_v, smooth_v, evt: gr.SelectData):
-        st = _act(cfg, st, "click", evt.index[0], evt.index[1])
-        return _view(cfg, st, zoom_v, grid_v, smooth_v)
+    def on_event(st, evt: gr.EventData):
+        return _view(cfg, act(cfg, st, "op", dict(evt._data or {})))
 
-    picture.select(on_select, [state, *view], outputs, api_visibility="private", show_progress="hidden",
-                   concurrency_id="annotate", concurrency_limit=1, trigger_mode="multiple")
+    def on_pick(st, evt: gr.EventData):
+        data = dict(evt._data or {})
+        if "face" in data:
+            op = {"op": "face", "face": data["face"]}
+        else:
+            op = {"op": "select", "index": data.get("index")}
+        return _view(cfg, act(cfg, st, "op", op))
+
+    canvas.edit(on_event, [state], outputs, api_visibility="private", trigger_mode="multiple", **common)
+    points.pick(on_pick, [state], outputs, api_visibility="private", trigger_mode="multiple", **common)
+    wire(op_t.submit, "op", [op_t], api_name="edit")
     wire(open_b.click, "open", [folder_t, annot_t, schema_d, order_d], api_name="open_folder")
     wire(place_b.click, "place", [x_n, y_n], api_name="place_point")
-    wire(points.input, "select", [points], api_name="select_point")
     wire(next_b.click, "move", fixed=(1,), api_name="next_image")
     wire(prev_b.click, "move", fixed=(-1,), api_name="previous_image")
     wire(unfinished_b.click, "unfinished", api_name="first_unfinished")
@@ -529,38 +271,67 @@ def _annotate_tab(cfg: AppConfig, zoom: int) -> None:
     wire(occ_b.click, "occlude", api_name="toggle_occluded")
     wire(del_b.click, "delete", api_name="delete_point")
     wire(desel_b.click, "deselect")
+    wire(del_face_b.click, "delete_face", api_name="delete_face")
     wire(order_d.input, "order", [order_d])
-    wire(coco_b.click, "export", fixed=("coco",), api_name="export_coco")
-    wire(pts_b.click, "export", fixed=("pts",), api_name="export_pts")
-    for comp in view:  # re-render only for the latest value while a slider is dragged
-        wire(comp.change, "refresh", trigger_mode="always_last")
-    return state, (folder_t, annot_t, schema_d, order_d), outputs, view
+
+    sel_n = gr.Number(visible=False, precision=0)
+    wire(sel_n.submit, "select", [sel_n], api_name="select_point")
+
+    def importer(st, files):
+        st = act(cfg, st, "import", files)
+        return (*_view(cfg, st), None)
+
+    import_f.upload(importer, [state, import_f], [*outputs, import_f], api_name="import_annotations",
+                    api_visibility="public", **common)
+    for kind, button in export_bs.items():
+        def exporter(st, kind=kind):
+            st = act(cfg, st, "export", kind)
+            shown = gr.File(value=st.download, visible=st.download is not None)
+            return (*_view(cfg, st), shown)
+
+        button.click(exporter, [state], [*outputs, download], api_name=f"export_{kind}",
+                     api_visibility="public", **common)
+    return state, (folder_t, annot_t, schema_d, order_d), outputs
 
 
-def _demo_tab(models: demo_lib.Models, finder: demo_lib.FaceFinder, examples: list[Path]) -> None:
-    loaded = [m.name for m in (models.s2ld, models.baseline) if m is not None]
-    status = " ".join([f"Loaded: {', '.join(loaded)}." if loaded else "", *models.messages]).strip()
-    gr.Markdown(f"### S²LD on a photo: faces are found, shrunk to a low resolution, and given to both "
-                f"detectors\n{status}\n\nFace detector: {finder.note}.", elem_id="demo-status")
+# --------------------------------------------------------------------------------------------------
+# Demo tab
+# --------------------------------------------------------------------------------------------------
+
+
+def _demo_tab(models: demo_lib.Models, finder, examples: list[Path]) -> None:
+    loaded = f"**Model:** {models.s2ld_name} — {models.s2ld_detail}." if models.s2ld is not None else ""
+    compared = ("**Compared with:** " + "; ".join(b.name for b in models.baselines) + "."
+                if models.baselines else "**No comparison column** (no baseline is installed and trained).")
+    missing = ("**Not shown:** " + "; ".join(models.missing) + ".") if models.missing else ""
+    notes = " ".join(models.messages)
+    finder_note = f"Face finder: {finder.note}." if finder is not None else "No face finder."
+    gr.Markdown("### Landmarks on a photo's faces, shrunk to a low resolution\n"
+                + "\n\n".join(filter(None, [loaded, compared, missing, notes, finder_note])),
+                elem_id="demo-status")
     with gr.Row():
         with gr.Column(scale=2, min_width=320):
             photo = gr.Image(sources=["upload", "webcam"], type="numpy", label="Photo (upload or webcam)",
                              format="png", height=360)
             with gr.Row():
-                size_s = gr.Slider(12, 64, value=24, step=1, label="LR face size (px)", scale=3)
+                size_s = gr.Slider(12, 64, value=24, step=1, scale=3, elem_id="demo-size",
+                                   label="Face size (px): faces shrunk to this width")
                 native_c = gr.Checkbox(value=False, label="Native size", scale=1)
+            cap_s = gr.Slider(1, demo_lib.MAX_FACES_LIMIT, value=demo_lib.DEFAULT_MAX_FACES, step=1,
+                              label="Max faces (largest first)", elem_id="demo-cap")
             run_b = gr.Button("Find landmarks", variant="primary")
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[photo], label="Bundled examples",
                             elem_id="demo-examples")
         with gr.Column(scale=3, min_width=420):
-            over = gr.Image(format="png", interactive=False, label="Faces found", buttons=[], height=360)
+            over = gr.Image(format="png", interactive=False, label="Faces found", buttons=[], height=420,
+                            elem_id="demo-overview")
             table = gr.Markdown(elem_id="demo-table")
-    gallery = gr.Gallery(label="Per face: S²LD (left) vs upscale + HR-LD (right) on the same LR crop",
-                         columns=2, height="auto", format="png", object_fit="contain",
-                         elem_classes="pixelated", elem_id="demo-gallery")
+    names = [n for n, _ in models.columns]
+    label = "Per face, the same LR crop: " + (" | ".join(names) if names else "no model loaded")
+    sheet = gr.Image(format="png", interactive=False, label=label, buttons=["download"], elem_id="demo-sheet")
 
-    def run(upload, size, native):
+    def run(upload, size, native, cap):
         # ``preprocess=False``: Gradio has already checked the file is one of this session's uploads;
         # we decode it ourselves so that non-images get a readable refusal (see demo.load_upload).
         # User errors are shown in the page; ``print_exception=False`` keeps their tracebacks (which
@@ -571,15 +342,22 @@ def _demo_tab(models: demo_lib.Models, finder: demo_lib.FaceFinder, examples: li
         lr = None if native else int(size)
         try:
             image = demo_lib.load_upload(upload)
-            results, note = demo_lib.analyse(image, lr, models, finder)
+            results, note = demo_lib.analyse(image, lr, models, finder, int(cap))
         except (ValueError, OSError) as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        panels = [(demo_lib.face_panel(r), f"face {i + 1}") for i, r in enumerate(results)]
-        return demo_lib.overview(image, results), panels, demo_lib.results_markdown(results, note, models, lr)
+        md = demo_lib.results_markdown(results, note, models, lr, int(cap))
+        return demo_lib.overview(image, results), demo_lib.contact_sheet(results, names or None), md
 
-    run_b.click(run, [photo, size_s, native_c], [over, gallery, table], api_name="demo", preprocess=False)
-    photo.upload(run, [photo, size_s, native_c], [over, gallery, table], api_visibility="private",
-                 preprocess=False)
+    inputs = [photo, size_s, native_c, cap_s]
+    # one run at a time per page, in order: an upload's run must not land after a later click's
+    once = dict(preprocess=False, concurrency_id="demo", concurrency_limit=1, trigger_mode="always_last")
+    run_b.click(run, inputs, [over, sheet, table], api_name="demo", **once)
+    photo.upload(run, inputs, [over, sheet, table], api_visibility="private", **once)
+
+
+# --------------------------------------------------------------------------------------------------
+# The app
+# --------------------------------------------------------------------------------------------------
 
 
 def build_app(
@@ -592,47 +370,52 @@ def build_app(
     baseline_checkpoint: str | os.PathLike[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     order: str = "file",
-    zoom: int = DEFAULT_ZOOM,
+    zoom: str | int = DEFAULT_ZOOM,
     examples_dir: str | os.PathLike[str] | None = None,
-    initial_tab: str = "annotate",
+    tabs: tuple[str, ...] = ("annotate", "demo"),
+    initial_tab: str | None = None,
     device: str = "cpu",
     models: demo_lib.Models | None = None,
 ) -> gr.Blocks:
-    """The two-tab app. ``folder`` opens on page load (resuming at the first unfinished image);
-    the folder box may open other folders only under ``root`` (default: ``folder``, else the cwd).
-    ``checkpoint`` enables model-assisted annotation and the demo's S²LD column (``models``: already
+    """The app with the tabs named in ``tabs`` ("annotate", "demo"). ``folder`` opens on page load
+    (resuming at the first unfinished image); the folder box may open other folders only under
+    ``root`` (default: ``folder``, else the cwd). ``schema``: a built-in name or a schema file.
+    ``checkpoint`` enables model-assisted annotation and names the demo's model (``models``: already
     loaded ones, as the command line does to report a bad checkpoint before serving)."""
-    get_schema(schema)
+    tabs = tuple(tabs)
+    if not tabs or any(t not in ("annotate", "demo") for t in tabs):
+        raise ValueError(f"tabs must be 'annotate' and/or 'demo', got {tabs}")
     cfg = AppConfig(
+        points=point_set(schema),
         folder=Path(folder).expanduser().resolve() if folder else None,
-        schema=schema,
-        annotator=annotator or _default_annotator(),
+        annotator=annotator or default_annotator(),
         out=Path(out).expanduser().resolve() if out else None,
         order=order,
+        zoom=parse_zoom(zoom),
     )
     cfg.root = Path(root).expanduser().resolve() if root else (cfg.folder or Path.cwd().resolve())
     if models is None:
         models = demo_lib.load_models(checkpoint, baseline_checkpoint, device=device)
     cfg.assist = models.s2ld if checkpoint else None  # pre-placement only with a named checkpoint
-    finder = demo_lib.make_face_finder()
-    ex_dir = Path(examples_dir) if examples_dir else Path(tempfile.gettempdir()) / "s2ld-demo-examples"
-    examples = demo_lib.example_images(ex_dir)
-    zoom = int(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))
-
     with gr.Blocks(title="S²LD — annotate & demo") as app:
-        with gr.Tabs(selected=initial_tab):
-            with gr.Tab("Annotate", id="annotate"):
-                state, fields, outputs, view = _annotate_tab(cfg, zoom)
-            with gr.Tab("Demo", id="demo"):
-                _demo_tab(models, finder, examples)
+        with gr.Tabs(selected=initial_tab or tabs[0]):
+            if "annotate" in tabs:
+                with gr.Tab("Annotate", id="annotate"):
+                    state, fields, outputs = _annotate_tab(cfg)
+            if "demo" in tabs:
+                with gr.Tab("Demo", id="demo"):
+                    ex_dir = (Path(examples_dir) if examples_dir
+                              else Path(tempfile.gettempdir()) / "s2ld-demo-examples")
+                    _demo_tab(models, demo_lib.demo_finder(), demo_lib.example_images(ex_dir))
+        if "annotate" in tabs:
 
-        def on_load(st, folder_v, annot_v, schema_v, order_v, *view_vals):
-            if cfg.folder is not None:
-                st = _act(cfg, st, "open", folder_v or str(cfg.folder), annot_v, schema_v, order_v)
-            return _view(cfg, st, *view_vals)
+            def on_load(st, folder_v, annot_v, schema_v, order_v):
+                if cfg.folder is not None:
+                    st = act(cfg, st, "open", folder_v or str(cfg.folder), annot_v, schema_v, order_v)
+                return _view(cfg, st)
 
-        app.load(on_load, [state, *fields, *view], outputs, api_visibility="private",
-                 concurrency_id="annotate", concurrency_limit=1)
+            app.load(on_load, [state, *fields], outputs, api_visibility="private",
+                     concurrency_id="annotate", concurrency_limit=1)
     return app
 
 
@@ -712,18 +495,33 @@ def _load_models_or_fail(args: argparse.Namespace) -> demo_lib.Models:
 
 
 def _open_for_annotation(args: argparse.Namespace) -> AnnotationStore | None:
-    """Folder, annotation file, zoom and root checked up front, each problem one line naming the path."""
-    if not MIN_ZOOM <= args.zoom <= MAX_ZOOM:
-        raise ValueError(f"--zoom {args.zoom}: choose {MIN_ZOOM}-{MAX_ZOOM}")
+    """Folder, schema, annotation file, zoom and root checked up front, each problem one line naming
+    the path."""
+    parse_zoom(args.zoom)
+    point_set(args.schema)
     if args.root and not Path(args.root).expanduser().is_dir():
         raise ValueError(f"{args.root}: --root is not a folder")
     if not args.folder:
         return None
-    store = AnnotationStore.open(args.folder, args.schema, args.annotator or _default_annotator(), args.out)
+    store = AnnotationStore.open(args.folder, args.schema, args.annotator or default_annotator(), args.out)
     if not store.keys:
         raise ValueError(f"{args.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     check_writable(store.path)
     return store
+
+
+def _import_files(store: AnnotationStore, files: list[str]) -> str:
+    """``--import``: pre-place the files' faces on untouched images; one line (plus notes) to print."""
+    from .imports import read_import
+
+    for f in files:
+        if not Path(f).is_file():
+            raise ValueError(f"{f}: no such annotation file (--import)")
+    result = read_import(files, store.keys, store.size, store.schema)
+    filled = store.preplace(result.faces)
+    lines = [f"imported {result.num_faces} face(s) on {len(result.faces)} image(s); pre-placed on {filled} "
+             f"untouched image(s)"]
+    return "\n".join(lines + [f"  note: {n}" for n in result.notes])
 
 
 def main_annotate(args: argparse.Namespace) -> int:
@@ -731,7 +529,7 @@ def main_annotate(args: argparse.Namespace) -> int:
     if args.export_coco or args.export_pts:
         if not args.folder:
             raise ValueError("--export-coco/--export-pts need the image folder")
-        name = args.annotator or _default_annotator()
+        name = args.annotator or default_annotator()
         store = AnnotationStore.open(args.folder, args.schema, name, args.out)
         if args.export_coco:
             print(f"wrote {store.export_coco(args.export_coco)}")
@@ -739,7 +537,11 @@ def main_annotate(args: argparse.Namespace) -> int:
             print(f"wrote {store.export_pts(args.export_pts)}")
         return 0
     _check_server_arguments(args)
-    _open_for_annotation(args)
+    store = _open_for_annotation(args)
+    if args.import_files:
+        if store is None:
+            raise ValueError("--import needs the image folder")
+        print(_import_files(store, args.import_files))
     models = _load_models_or_fail(args)
     app = build_app(args.folder, schema=args.schema, annotator=args.annotator, out=args.out,
                     checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
@@ -749,12 +551,18 @@ def main_annotate(args: argparse.Namespace) -> int:
 
 
 def main_demo(args: argparse.Namespace) -> int:
-    """``s2ld demo``: the same app, opened on the Demo tab."""
+    """``s2ld demo``: the Demo tab, and an Annotate tab only for the folder ``--annotate`` names."""
     _check_server_arguments(args)
     if args.examples_dir:
         check_writable(args.examples_dir, folder=True)
+    if args.annotate:
+        args.folder, args.root, args.out, args.order, args.zoom = args.annotate, None, None, "file", "fit"
+        args.annotator = None
+        _open_for_annotation(args)
     models = _load_models_or_fail(args)
-    app = build_app(checkpoint=args.checkpoint, baseline_checkpoint=args.baseline_checkpoint,
-                    examples_dir=args.examples_dir, initial_tab="demo", device=args.device, models=models)
+    tabs = ("demo", "annotate") if args.annotate else ("demo",)
+    app = build_app(args.annotate, schema=args.schema, checkpoint=args.checkpoint,
+                    baseline_checkpoint=args.baseline_checkpoint, examples_dir=args.examples_dir, tabs=tabs,
+                    device=args.device, models=models)
     launch(app, host=args.host, port=args.port, auth=_credentials(args))
     return 0

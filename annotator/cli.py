@@ -7,9 +7,26 @@ import argparse
 
 from s2ld_core.schemas import SCHEMAS
 
-from .pictures import MAX_ZOOM, MIN_ZOOM
+DEFAULT_ZOOM = "fit"
+MIN_ZOOM, MAX_ZOOM = 1, 64
 
-DEFAULT_ZOOM = 12
+
+def parse_zoom(value: str | int | None) -> str | int:
+    """``"fit"`` (the canvas fills the viewport) or a whole magnification 1-64 (screen pixels per
+    image pixel); anything else is one line naming ``--zoom``."""
+    if value is None or str(value).strip().lower() == "fit":
+        return "fit"
+    try:
+        z = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"--zoom {value!r}: use 'fit' or a whole number {MIN_ZOOM}-{MAX_ZOOM}") from None
+    if not MIN_ZOOM <= z <= MAX_ZOOM:
+        raise ValueError(f"--zoom {value}: choose 'fit' or {MIN_ZOOM}-{MAX_ZOOM}")
+    return z
+
+
+SCHEMA_HELP = (f"landmark schema: {', '.join(sorted(SCHEMAS))}, or a schema file (.yaml/.json) with your own "
+               "point names (docs/annotator.md)")
 
 
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +37,8 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "the S2LD_AUTH environment variable)")
     parser.add_argument("--auth-file", default=None, metavar="FILE",
                         help="require the login USER:PASS written on the first line of FILE")
-    parser.add_argument("--checkpoint", default=None, help="S²LD checkpoint (pre-placed points, demo)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="landmark checkpoint (pre-placed points; the demo's model; default: shipped)")
     parser.add_argument("--baseline-checkpoint", default=None,
                         help="HR-LD checkpoint for the demo's baseline (default: hrld.pt next to it)")
     parser.add_argument("--device", default="cpu", help="torch device for the models")
@@ -29,14 +47,18 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
 def add_annotate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``s2ld annotate``."""
     parser.add_argument("folder", nargs="?", default=None, help="folder of face images to annotate")
-    parser.add_argument("--schema", default="five", choices=sorted(SCHEMAS), help="landmark schema")
+    parser.add_argument("--schema", default="five", help=SCHEMA_HELP)
     parser.add_argument("--annotator", default=None, help="your name; names the file annotations/<name>.json")
     parser.add_argument("--out", default=None,
                         help="annotation file (default: <folder>/annotations/<annotator>.json)")
     parser.add_argument("--root", default=None, help="folders the UI may open must be under this")
     parser.add_argument("--order", default="file", choices=["file", "confidence"],
                         help="queue order; 'confidence' = least confident model prediction first")
-    parser.add_argument("--zoom", type=int, default=DEFAULT_ZOOM, help=f"initial zoom {MIN_ZOOM}-{MAX_ZOOM}")
+    parser.add_argument("--zoom", default=DEFAULT_ZOOM,
+                        help=f"initial magnification: 'fit' (default) or {MIN_ZOOM}-{MAX_ZOOM}")
+    parser.add_argument("--import", dest="import_files", nargs="+", default=None, metavar="FILE",
+                        help="pre-place points from existing annotations (COCO or project .json, imglab "
+                             ".xml, 300W .pts) on untouched images, then serve")
     parser.add_argument("--export-coco", default=None, metavar="PATH",
                         help="write COCO keypoints of the done images and exit (no server)")
     parser.add_argument("--export-pts", default=None, metavar="DIR",
@@ -49,4 +71,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     """Arguments of ``s2ld demo``."""
     _add_server_arguments(parser)
     parser.add_argument("--examples-dir", default=None, help="where the bundled example photos are written")
+    parser.add_argument("--annotate", default=None, metavar="DIR",
+                        help="also serve an Annotate tab for this folder (and only it)")
+    parser.add_argument("--schema", default="five", help=SCHEMA_HELP + "; with --annotate")
     return parser

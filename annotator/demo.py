@@ -1,15 +1,20 @@
-"""The live demo: find faces in a photo, shrink each to a low resolution, run S²LD and a baseline.
+"""The live demo: find faces in a photo, shrink each to a low resolution, run S²LD and the baselines.
 
 What it shows is the paper's point in one picture: on a 16-32 px face, S²LD (trained at that size)
-against "upscale, then run a high-resolution landmark detector" (Fig. 1c). Each face is cropped,
-optionally downscaled to a chosen size to simulate distance, and both detectors get the same crop.
+beside the baselines a user would otherwise reach for -- "upscale, then a high-resolution landmark
+detector" (HR-LD, the paper's Fig. 1c) and dlib's 68-point predictor on the crop upscaled ×4, each
+where it is installed and trained. A baseline that is missing, or whose checkpoint says it was not
+trained (under one epoch), is *named and left out* rather than drawn: a column of collapsed points
+compares nothing.
 
-Faces are found by the project's face finder (:func:`s2ld_core.faces.make_face_finder`, the same
-one ``s2ld predict`` and the photo API use: dlib's HOG detector, else scikit-image's LBP cascade; no
-downloads) and cropped with that finder's measured framing. When nothing is found, the whole image is
-treated as one face -- and the UI says so.
-Images no larger than :data:`WHOLE_IMAGE_MAX_SIDE` are already face crops (LFW's 25x25) and skip
-detection.
+The photo path is the project's one pipeline (:class:`s2ld_core.photo.PhotoLandmarker` with a
+:class:`s2ld_core.faces.FaceFinder`): faces found, cropped square with the finder's measured framing
+and black outside the photo, as the training crops are. The demo adds one hook, :class:`Shrink`: it
+resizes each crop so the face is ``lr`` pixels wide before the model sees it (simulating distance),
+keeps those LR crops for the panels, and maps the points back to the crop.
+
+Markers are drawn at screen resolution on the magnified LR crop (a few pixels, one colour per model),
+never into the LR pixels. The face cap is stated in the page and the user can raise it.
 """
 
 from __future__ import annotations
@@ -24,94 +29,47 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from s2ld_core.faces import LANDMARK_FILL, FaceBox, FaceFinder, Framing, make_face_finder
 from s2ld_core.geometry import resize_points, to_rgb_uint8
-
-from .pictures import draw_markers
+from s2ld_core.photo import WHOLE_IMAGE_MAX_SIDE, PhotoLandmarker
 
 __all__ = [
     "WHOLE_IMAGE_MAX_SIDE",
     "MAX_UPLOAD_SIDE",
-    "FaceBox",
-    "FaceFinder",
-    "make_face_finder",
+    "DEFAULT_MAX_FACES",
+    "MAX_FACES_LIMIT",
     "Models",
     "load_models",
+    "describe_checkpoint",
+    "Shrink",
     "FaceResult",
     "analyse",
     "face_panel",
+    "contact_sheet",
     "overview",
     "results_markdown",
     "checkpoint_hint",
     "example_images",
     "load_upload",
+    "demo_finder",
 ]
 
-WHOLE_IMAGE_MAX_SIDE = 64  # images this small are face crops already
 MAX_UPLOAD_SIDE = 4096  # larger uploads are refused (memory, and detection time on 2 cores)
-MAX_FACES = 8
-CROP_MARGIN = 1.25  # crop side / detector box side: cascades box the inner face, crops need the chin
+DEFAULT_MAX_FACES = 12  # faces shown by default, largest first; the page says when there are more
+MAX_FACES_LIMIT = 64  # what the "max faces" slider allows (the finder's own cap)
 PANEL_SIZE = 224
+DOT_RADIUS = 2.2  # screen pixels: small enough that 68 points on a 224 px panel stay apart
+MODEL_COLORS = [(0, 230, 118), (255, 145, 0), (64, 156, 255), (236, 72, 153)]  # RGB, one per column
+DLIB_UPSCALE = 4
 
 
-@dataclass(frozen=True)
-class FaceBox:
-    """An axis-aligned face box in image pixels (``x, y`` top-left corner, continuous coordinates)."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-    scale: float = CROP_MARGIN  # crop side / box side: the finder's measured Framing
-    dx: float = 0.0  # crop centre offset from the box centre, in box widths / heights
-    dy: float = 0.0
-
-    def square_crop(self, margin: float | None = None) -> tuple[int, int, int]:
-        """``(x0, y0, side)`` of the square crop framed like the training faces (``margin`` overrides
-        the finder's scale; 1.0 for a whole-image face)."""
-        side = max(4, int(round(max(self.w, self.h) * (self.scale if margin is None else margin))))
-        cx = self.x + self.w * (0.5 + (self.dx if margin is None else 0.0))
-        cy = self.y + self.h * (0.5 + (self.dy if margin is None else 0.0))
-        return int(round(cx - side / 2)), int(round(cy - side / 2)), side
-
-
-@dataclass
-class FaceFinder:
-    """Finds faces with the best detector available; ``method`` and ``note`` say which one."""
-
-    method: str
-    note: str
-    _detect: object = None
-
-    def find(self, image: np.ndarray) -> tuple[list[FaceBox], str]:
-        """Boxes (largest first, at most :data:`MAX_FACES`) and a sentence for the UI."""
-        h, w = image.shape[:2]
-        whole = [FaceBox(0, 0, w, h)]
-        if max(h, w) <= WHOLE_IMAGE_MAX_SIDE:
-            return whole, f"image is {w}x{h} px: treated as one face crop"
-        if self._detect is None:
-            return whole, self.note
-        boxes = self._detect(image)
-        if not boxes:
-            return whole, f"{self.method} found no face: the whole image is treated as one face"
-        boxes = sorted(boxes, key=lambda b: -b.w * b.h)[:MAX_FACES]
-        return boxes, f"{len(boxes)} face(s) found with {self.method}"
-
-
-def make_face_finder() -> FaceFinder:
-    """The project's face finder (:mod:`s2ld_core.faces`), its boxes carrying its crop framing."""
-    from s2ld_core.faces import make_face_finder as shared_finder
-
-    finder = shared_finder("auto")
-    fr = finder.framing
-
-    def detect(image: np.ndarray) -> list[FaceBox]:
-        return [FaceBox(b.x, b.y, b.w, b.h, fr.scale, fr.dx, fr.dy) for b in finder.find(image)]
-
-    return FaceFinder(finder.name, finder.note, detect)
+def demo_finder() -> FaceFinder:
+    """The project's face finder (``auto``), allowed to return up to :data:`MAX_FACES_LIMIT` faces."""
+    return make_face_finder("auto", max_faces=MAX_FACES_LIMIT)
 
 
 # --------------------------------------------------------------------------------------------------
-# Models
+# Models and their truthful names
 # --------------------------------------------------------------------------------------------------
 
 
@@ -124,18 +82,69 @@ def checkpoint_hint() -> str:
     return default_checkpoint_hint()
 
 
+_SETTING_TITLES = {
+    "S1": ("S1 baseline", "G2 trained on average-pooled HR faces, heatmap loss only (eq. 12)"),
+    "S2": ("S2", "G2 trained on G1's generated LR faces, heatmap loss only (eq. 12)"),
+    "S3": ("S3", "G2 on G1's faces with D2 (eq. 12-13)"),
+    "S4": ("S²LD (S4)", "the full method: G2 on G1's faces with D2 and D3 (eq. 15)"),
+    "hrld": ("HR-LD", "G2 trained on 128² HR faces (the baseline of Fig. 1c)"),
+}
+
+
+def describe_checkpoint(blob: dict) -> tuple[str, str]:
+    """``(name, detail)`` of a checkpoint from what it records: its setting, its LR augmentation and
+    how long it trained -- e.g. ``("S1 baseline, camera-family", "G2 trained on … ; standard profile,
+    7,200 steps (22 epochs)")``. Never "S²LD" for a model that is not the full method."""
+    setting = str(blob.get("setting") or "?")
+    title, what = _SETTING_TITLES.get(setting, (f"G2 ({setting})", "a stage-2 landmark network"))
+    stage2 = ((blob.get("train_config") or {}).get("stage2") or {})
+    augment = stage2.get("lr_augment")
+    if augment and augment != "none":
+        title += f", {augment}"
+        what += f", with {augment} LR degradations"
+    extent = []
+    if blob.get("profile"):
+        extent.append(f"{blob['profile']} profile")
+    if blob.get("steps") is not None:
+        epochs = blob.get("epochs_done")
+        extent.append(f"{int(blob['steps']):,} steps" + (f" ({epochs} epochs)" if epochs is not None else ""))
+    return title, what + ("; " + ", ".join(extent) if extent else "")
+
+
+def _undertrained(blob: dict) -> str | None:
+    """Why a checkpoint is not a fair baseline (it records under one epoch of training), else ``None``."""
+    epochs = blob.get("epochs_done")
+    if isinstance(epochs, (int, float)) and epochs < 1:
+        return f"trained {int(blob.get('steps') or 0):,} steps ({epochs} epochs): not converged"
+    return None
+
+
 @dataclass
 class Models:
-    """The demo's detectors; either may be ``None``, and ``messages`` says why for the UI.
+    """The demo's detectors. ``s2ld`` may be ``None``; ``baselines`` are the comparison columns that
+    loaded and are trained, ``missing`` says for each other baseline why it is not shown.
 
     ``errors`` holds one line per checkpoint that was *named* and could not be loaded: the command
     line reports those in the terminal and stops before a server starts.
     """
 
     s2ld: object | None = None
-    baseline: object | None = None
+    s2ld_name: str = ""
+    s2ld_detail: str = ""
+    baselines: list = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[tuple[str, object]]:
+        """``(name, detector)`` for every column, S²LD first."""
+        cols = [(self.s2ld_name, self.s2ld)] if self.s2ld is not None else []
+        return cols + [(b.name, b) for b in self.baselines]
+
+    @property
+    def baseline(self):  # the first comparison column, for callers that knew only one
+        return self.baselines[0] if self.baselines else None
 
 
 def _named(path: str | os.PathLike[str], exc: Exception) -> str:
@@ -146,7 +155,7 @@ def _named(path: str | os.PathLike[str], exc: Exception) -> str:
 
 def _warm(model) -> None:
     """One throw-away prediction so the first real face is not charged PyTorch's start-up."""
-    size = getattr(model, "input_size", 32)
+    size = getattr(model, "input_size", None) or 32
     model.predict([np.zeros((size, size, 3), np.uint8)])
 
 
@@ -156,49 +165,90 @@ def _shipped() -> Path:
     return shipped_weights("ibug68")
 
 
+def _load_hrld(models: Models, base: Path, named: bool, device: str) -> None:
+    from s2ld_core.checkpoints import load_checkpoint
+    from s2ld_core.inference import UpscaleHRLDBaseline
+
+    label = "upscale + HR-LD"
+    if not base.is_file():
+        models.missing.append(f"{label}: no HR-LD checkpoint ({base} not found; pass --baseline-checkpoint)")
+        if named:
+            models.errors.append(f"{base}: no such baseline checkpoint")
+        return
+    try:
+        blob = load_checkpoint(base, "cpu", role="G2")
+        det = UpscaleHRLDBaseline.from_checkpoint(base, device=device)
+        _warm(det)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        models.missing.append(f"{label}: cannot load {base} ({' '.join(str(exc).split())})")
+        if named:
+            models.errors.append(_named(base, exc))
+        return
+    why = _undertrained(blob)
+    if why:
+        models.missing.append(f"{label}: {base.name} was {why}; its points would compare nothing")
+        return
+    det.name = f"{label} ({base.name})"
+    models.baselines.append(det)
+
+
+def _load_dlib(models: Models) -> None:
+    """dlib's 68-point predictor on the crop upscaled ×4, where the project's wrapper and dlib's model
+    are installed (``s2ld_core.inference.dlib68``)."""
+    label = f"dlib 68 ×{DLIB_UPSCALE}"
+    try:
+        from s2ld_core.inference.dlib68 import Dlib68Baseline
+    except ImportError as exc:
+        reason = "this version has no s2ld_core.inference.dlib68" if "dlib68" in str(exc) else str(exc)
+        models.missing.append(f"{label}: {reason}")
+        return
+    try:
+        det = Dlib68Baseline()
+        _warm(det)
+    except Exception as exc:  # noqa: BLE001 - an optional baseline must never stop the demo
+        models.missing.append(f"{label}: {' '.join(str(exc).split()) or type(exc).__name__}")
+        return
+    det.name = getattr(det, "name", None) or label
+    models.baselines.append(det)
+
+
 def load_models(
     checkpoint: str | os.PathLike[str] | None,
     baseline_checkpoint: str | os.PathLike[str] | None = None,
     device: str = "cpu",
 ) -> Models:
-    """Load S²LD and, for the baseline, an HR-LD checkpoint (``--baseline-checkpoint``, else a
-    ``hrld.pt`` next to the S²LD checkpoint). Failures become messages, not exceptions: the demo
-    still detects and crops faces without a model."""
+    """Load the landmark model (``checkpoint``, else the shipped one) and the baselines: HR-LD from
+    ``baseline_checkpoint`` (else ``hrld.pt`` next to the model) and dlib ×4. Failures become
+    messages, not exceptions: the demo still finds and crops faces without a model."""
     models = Models()
     command, _, comment = checkpoint_hint().partition("(")  # "cmd   (what it writes)": code + prose
     hint = f"`{command.strip()}`" + (f" ({html.escape(comment.strip())}" if comment else "")
     if not checkpoint and _shipped().is_file():
         checkpoint = _shipped()  # the detector shipped inside the package
     if not checkpoint:
-        models.messages.append(f"No S²LD checkpoint loaded. Make one with {hint}, then pass --checkpoint.")
+        models.messages.append(f"No landmark checkpoint loaded. Make one with {hint}, then pass "
+                               "--checkpoint.")
         return models
     try:
-        from s2ld_core.inference import LandmarkDetector, UpscaleHRLDBaseline
+        from s2ld_core.checkpoints import load_checkpoint
+        from s2ld_core.inference import LandmarkDetector
     except ImportError as exc:
         models.messages.append(f"s2ld_core.inference is not importable ({exc}); no landmarks can be shown.")
         return models
     try:
+        blob = load_checkpoint(checkpoint, "cpu", role="G2")
         models.s2ld = LandmarkDetector.from_checkpoint(checkpoint, device=device)
         _warm(models.s2ld)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        models.messages.append(f"Cannot load S²LD checkpoint {checkpoint}: {exc}. Make one with {hint}.")
+        models.messages.append(f"Cannot load the checkpoint {checkpoint}: {exc}. Make one with {hint}.")
         models.errors.append(_named(checkpoint, exc))
+        models.s2ld = None
         return models
+    models.s2ld_name, models.s2ld_detail = describe_checkpoint(blob)
+    models.s2ld.name = models.s2ld_name
     base = Path(baseline_checkpoint) if baseline_checkpoint else Path(checkpoint).with_name("hrld.pt")
-    if not base.is_file():
-        models.messages.append(
-            f"No HR-LD checkpoint for the baseline ({base} not found); pass --baseline-checkpoint."
-        )
-        if baseline_checkpoint:
-            models.errors.append(f"{base}: no such baseline checkpoint")
-        return models
-    try:
-        models.baseline = UpscaleHRLDBaseline.from_checkpoint(base, device=device)
-        _warm(models.baseline)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        models.messages.append(f"Cannot load the baseline checkpoint {base}: {exc}")
-        if baseline_checkpoint:
-            models.errors.append(_named(base, exc))
+    _load_hrld(models, base, bool(baseline_checkpoint), device)
+    _load_dlib(models)
     return models
 
 
@@ -207,65 +257,130 @@ def load_models(
 # --------------------------------------------------------------------------------------------------
 
 
+class Shrink:
+    """The demo's hook between :class:`PhotoLandmarker` and a detector: each crop is resized to its
+    entry of ``sides`` (``None``: kept) before ``detector`` sees it, the LR crops and LR points are
+    kept, and the points go back to the crop's own pixels (``x → (x + 0.5)·s − 0.5``)."""
+
+    def __init__(self, detector, sides: list[int | None]):
+        self.detector, self.sides = detector, list(sides)
+        self.schema = getattr(detector, "schema", "ibug68")
+        self.crops: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []
+        self.confidence: list[np.ndarray] = []
+        self.seconds = 0.0
+
+    def predict(self, crops):
+        out_pts, out_conf = [], []
+        lr = []
+        for crop in crops:
+            side = self.sides[len(self.crops) + len(lr)]
+            h, w = crop.shape[:2]
+            if side and max(h, w) != side:  # the longer side to ``side``, the shape kept
+                s = side / max(h, w)
+                size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+                interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+                crop = cv2.resize(crop, size, interpolation=interp)
+            lr.append(np.ascontiguousarray(crop))
+        t0 = time.perf_counter()
+        pts, conf = self.detector.predict(lr) if self.detector is not None else _no_points(lr)
+        self.seconds += time.perf_counter() - t0
+        for crop, big, p, c in zip(lr, crops, pts, conf):
+            p = np.asarray(p, np.float32)
+            self.crops.append(crop)
+            self.points.append(p)
+            self.confidence.append(np.asarray(c, np.float32))
+            out_pts.append(resize_points(p, big.shape[1] / crop.shape[1], big.shape[0] / crop.shape[0]))
+            out_conf.append(c)
+        return np.asarray(out_pts, np.float32), np.asarray(out_conf, np.float32)
+
+
+def _no_points(crops):
+    return np.full((len(crops), 0, 2), np.nan, np.float32), np.zeros((len(crops), 0), np.float32)
+
+
 @dataclass
 class Prediction:
     points: np.ndarray  # (K, 2) in LR-crop pixels
     confidence: np.ndarray  # (K,)
-    ms: float
+    ms: float  # per face, this model's share of the batch
+    photo_points: np.ndarray | None = None  # (K, 2) mapped back to the photo's pixels
 
 
 @dataclass
 class FaceResult:
-    """One face: where it is, the LR crop both detectors saw, and what each predicted."""
+    """One face: its box in the photo, the square crop, the LR crop every model saw, and per model
+    (by column name) what it predicted."""
 
     box: FaceBox
-    crop_origin: tuple[int, int, int]  # (x0, y0, side) of the square crop in the photo
-    crop: np.ndarray  # the LR crop (uint8 RGB), after the optional downscale
-    s2ld: Prediction | None = None
-    baseline: Prediction | None = None
+    crop_origin: tuple[float, float, float]  # (x0, y0, side) of the square crop in the photo
+    crop: np.ndarray  # the LR crop (uint8 RGB)
+    predictions: dict[str, Prediction] = field(default_factory=dict)
+
+    @property
+    def s2ld(self) -> Prediction | None:
+        return next(iter(self.predictions.values()), None)
 
 
-def _crop(image: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
-    """Square crop that may leave the image: the outside is filled by edge replication."""
+def _plan(
+    image: np.ndarray, finder: FaceFinder | None, max_faces: int
+) -> tuple[object, Framing | None, str, int]:
+    """``(faces argument for PhotoLandmarker, framing, note, faces found)``: the largest ``max_faces``
+    boxes, or ``"whole"`` for a face crop or when nothing is found."""
     h, w = image.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
-    if pad:
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    return np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
-
-
-def _predict(model, crop: np.ndarray) -> Prediction:
-    t0 = time.perf_counter()
-    pts, conf = model.predict([crop])
-    ms = 1000.0 * (time.perf_counter() - t0)
-    return Prediction(np.asarray(pts[0], np.float32), np.asarray(conf[0], np.float32), ms)
+    if max(h, w) <= WHOLE_IMAGE_MAX_SIDE:
+        return "whole", None, f"image is {w}x{h} px: treated as one face crop", 1
+    if finder is None:
+        return "whole", None, "no face finder: the whole image is treated as one face", 1
+    boxes = finder.find(image)
+    if not boxes:
+        return "whole", None, f"{finder.name} found no face: the whole image is treated as one face", 1
+    found = len(boxes)
+    boxes = sorted(boxes, key=lambda b: -b.w * b.h)[:max_faces]
+    more = "" if found <= len(boxes) else (
+        f", showing the {len(boxes)} largest (raise “Max faces” to see more)")
+    cap = " (the finder's limit)" if found >= finder.max_faces else ""
+    return boxes, finder.framing, f"{found}{cap} face(s) found with {finder.name}{more}", found
 
 
 def analyse(
-    image: np.ndarray, lr_size: int | None, models: Models, finder: FaceFinder
+    image: np.ndarray,
+    lr_size: int | None,
+    models: Models,
+    finder: FaceFinder | None,
+    max_faces: int = DEFAULT_MAX_FACES,
 ) -> tuple[list[FaceResult], str]:
-    """Detect faces, make LR crops (``lr_size`` px, or native when ``None``) and run both detectors."""
+    """Find faces, shrink each so the face is ``lr_size`` px wide (``None``: native), run every model.
+
+    A face's width is its finder box's side; its crop is ``framing.scale`` times that, so a 24 px face
+    sits in a ~33 px crop as the training faces do. A whole-image face crop is shrunk so that its
+    landmark box would be ``lr_size`` (crop side ``lr_size / LANDMARK_FILL``).
+    """
     img = to_rgb_uint8(image)
     if max(img.shape[:2]) > MAX_UPLOAD_SIDE:
         raise ValueError(f"image is {img.shape[1]}x{img.shape[0]} px; the demo accepts at most "
                          f"{MAX_UPLOAD_SIDE} px per side")
-    boxes, note = finder.find(img)
-    h, w = img.shape[:2]
-    results = []
-    for box in boxes:
-        whole = (box.w, box.h) == (w, h)  # a face crop already, or detection fell back: no margin
-        x0, y0, side = box.square_crop(1.0 if whole else None)
-        crop = _crop(img, x0, y0, side)
-        if lr_size and crop.shape[0] != lr_size:
-            interp = cv2.INTER_AREA if crop.shape[0] > lr_size else cv2.INTER_CUBIC
-            crop = cv2.resize(crop, (lr_size, lr_size), interpolation=interp)
-        res = FaceResult(box, (x0, y0, side), crop)
-        if models.s2ld is not None:
-            res.s2ld = _predict(models.s2ld, crop)
-        if models.baseline is not None:
-            res.baseline = _predict(models.baseline, crop)
-        results.append(res)
+    if not 1 <= int(max_faces) <= MAX_FACES_LIMIT:
+        raise ValueError(f"max faces must be 1-{MAX_FACES_LIMIT}, got {max_faces}")
+    faces, framing, note, _ = _plan(img, finder, int(max_faces))
+    if faces == "whole":
+        boxes = [FaceBox(0, 0, img.shape[1], img.shape[0])]
+        sides = [None if not lr_size else max(4, int(round(lr_size / LANDMARK_FILL)))]
+    else:
+        boxes = faces
+        sides = [None if not lr_size else max(4, int(round(framing.scale * lr_size))) for _ in boxes]
+    columns = models.columns or [("", None)]
+    results: list[FaceResult] = []
+    for c, (name, det) in enumerate(columns):
+        hook = Shrink(det, sides)
+        found = PhotoLandmarker(hook, None)(img, faces=faces, box_framing=framing)
+        if c == 0:
+            results = [FaceResult(f.box, f.crop, crop) for f, crop in zip(found.faces, hook.crops)]
+        if det is None:
+            continue
+        ms = 1000.0 * hook.seconds / max(1, len(hook.crops))
+        for res, pts, conf, face in zip(results, hook.points, hook.confidence, found.faces):
+            res.predictions[name] = Prediction(pts, conf, ms, face.points)
     return results, note
 
 
@@ -301,20 +416,31 @@ def load_upload(payload) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
+def _dots(canvas: np.ndarray, points: np.ndarray, scale: float, color, radius: float = DOT_RADIUS) -> None:
+    """Small filled dots with a dark rim at ``points`` (pixel centres of an image magnified ``scale``
+    times), drawn in screen pixels with 1/16 px precision: ``u = (x + 0.5)·scale − 0.5``."""
+    for x, y in np.asarray(points, np.float64):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        c = (int(round(((x + 0.5) * scale - 0.5) * 16)), int(round(((y + 0.5) * scale - 0.5) * 16)))
+        cv2.circle(canvas, c, int(round((radius + 1) * 16)), (20, 20, 20), -1, cv2.LINE_AA, 4)
+        cv2.circle(canvas, c, int(round(radius * 16)), color, -1, cv2.LINE_AA, 4)
+
+
 def _titled(view: np.ndarray, title: str, subtitle: str) -> np.ndarray:
     w = view.shape[1]
     strip = np.full((46, w, 3), 255, np.uint8)
-    cv2.putText(strip, title, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.52, (25, 25, 25), 1, cv2.LINE_AA)
+    cv2.putText(strip, title, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (25, 25, 25), 1, cv2.LINE_AA)
     cv2.putText(strip, subtitle, (6, 39), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (90, 90, 90), 1, cv2.LINE_AA)
     return np.concatenate([strip, view], axis=0)
 
 
-def _view(crop: np.ndarray, pred: Prediction | None) -> tuple[np.ndarray, int]:
+def _view(crop: np.ndarray, pred: Prediction | None, color) -> tuple[np.ndarray, int]:
+    """The LR crop magnified nearest-neighbour to fit :data:`PANEL_SIZE`, then the dots on top."""
     zoom = max(1, PANEL_SIZE // max(crop.shape[:2]))
     canvas = np.repeat(np.repeat(crop, zoom, 0), zoom, 1)
     if pred is not None:
-        k = len(pred.points)
-        canvas = draw_markers(canvas, [list(p) for p in pred.points], [True] * k, zoom, labels=k <= 19)
+        _dots(canvas, pred.points, zoom, color)
     pad_h, pad_w = PANEL_SIZE - canvas.shape[0], PANEL_SIZE - canvas.shape[1]
     if pad_h > 0 or pad_w > 0:
         canvas = cv2.copyMakeBorder(canvas, max(0, pad_h) // 2, max(0, pad_h) - max(0, pad_h) // 2,
@@ -323,62 +449,117 @@ def _view(crop: np.ndarray, pred: Prediction | None) -> tuple[np.ndarray, int]:
     return canvas, zoom
 
 
-def face_panel(res: FaceResult) -> np.ndarray:
-    """LR crop magnified (nearest) with S²LD's points | the same crop with the baseline's points."""
-    side = res.crop.shape[0]
+def _conf(pred: Prediction | None) -> str:
+    """Mean confidence, or ``n/a`` for a model that gives none (dlib's predictor answers 1.0 for every
+    point; no heatmap decoder does)."""
+    if pred is None or not len(pred.confidence):
+        return "–"
+    if np.all(pred.confidence == 1.0):
+        return "n/a"
+    return f"{float(np.mean(pred.confidence)):.2f}"
+
+
+def _short(name: str, limit: int = 26) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def face_panel(res: FaceResult, columns: list[str] | None = None) -> np.ndarray:
+    """The LR crop once per model, magnified, each with that model's points (one colour per model)."""
+    names = columns if columns is not None else list(res.predictions) or [""]
+    h, w = res.crop.shape[:2]
     views = []
-    for title, pred in (("S2LD", res.s2ld), ("upscale + HR-LD", res.baseline)):
-        view, zoom = _view(res.crop, pred)
-        if pred is None:
-            sub = "no model loaded"
-        else:
-            sub = f"{pred.ms:.1f} ms, conf {float(np.mean(pred.confidence)):.2f}"
-        views.append(_titled(view, f"{title} ({side}px, x{zoom})", sub))
+    for c, name in enumerate(names):
+        pred = res.predictions.get(name)
+        view, zoom = _view(res.crop, pred, MODEL_COLORS[c % len(MODEL_COLORS)])
+        size = f"{w}x{h} px, x{zoom}"
+        sub = f"{size}, no model" if pred is None or not len(pred.confidence) else (
+            f"{size}, {pred.ms:.1f} ms, conf {_conf(pred)}")
+        views.append(_titled(view, _short(name, 24) or "crop", sub))
     gap = np.full((views[0].shape[0], 8, 3), 255, np.uint8)
-    return np.concatenate([views[0], gap, views[1]], axis=1)
+    out = views[0]
+    for v in views[1:]:
+        out = np.concatenate([out, gap, v], axis=1)
+    return out
 
 
-def overview(image: np.ndarray, results: list[FaceResult], max_side: int = 720) -> np.ndarray:
-    """The photo with numbered face boxes and S²LD's points mapped back from the LR crops."""
+def contact_sheet(
+    results: list[FaceResult], columns: list[str] | None = None, max_width: int = 1280
+) -> np.ndarray:
+    """Every face's panel (:func:`face_panel`) on one sheet, numbered, as many per row as fit in
+    ``max_width``: shown at its own size in the page, so the dots stay the few pixels they were drawn."""
+    tiles = []
+    for i, r in enumerate(results):
+        panel = face_panel(r, columns)
+        strip = np.full((22, panel.shape[1], 3), 255, np.uint8)
+        cv2.putText(strip, f"face {i + 1}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (25, 25, 25), 1,
+                    cv2.LINE_AA)
+        tiles.append(np.concatenate([strip, panel], axis=0))
+    if not tiles:
+        return np.full((40, 200, 3), 255, np.uint8)
+    th, tw = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
+    gap, top = 12, 30  # ``top``: room for the page's label over the picture
+    per_row = max(1, (max_width + gap) // (tw + gap))
+    rows = -(-len(tiles) // per_row)
+    sheet = np.full((top + rows * (th + gap) - gap, min(len(tiles), per_row) * (tw + gap) - gap, 3), 255,
+                    np.uint8)
+    for i, t in enumerate(tiles):
+        y, x = top + (i // per_row) * (th + gap), (i % per_row) * (tw + gap)
+        sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
+    return sheet
+
+
+def overview(image: np.ndarray, results: list[FaceResult], max_side: int = 900) -> np.ndarray:
+    """The photo with numbered face boxes and the first model's points mapped back to it, drawn at the
+    screen resolution of the shown picture (small photos are magnified by an integer factor)."""
     img = to_rgb_uint8(image)
-    s = min(1.0, max_side / max(img.shape[:2]))
-    if max(img.shape[:2]) <= WHOLE_IMAGE_MAX_SIDE:
-        s = float(PANEL_SIZE // max(img.shape[:2]))
+    big = max(img.shape[:2])
+    s = max_side / big
+    s = float(int(s)) if s >= 2 else min(1.0, s)
     size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))  # 4000x1 stays 1 px high
     out = cv2.resize(img, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_NEAREST)
+    thick = 1 if max(out.shape[:2]) < 500 else 2
     for i, r in enumerate(results):
         b = r.box
         p1 = (int(round(b.x * s)), int(round(b.y * s)))
         p2 = (int(round((b.x + b.w) * s)) - 1, int(round((b.y + b.h) * s)) - 1)
-        cv2.rectangle(out, p1, p2, (255, 214, 0), 2, cv2.LINE_AA)
-        cv2.putText(out, str(i + 1), (p1[0] + 3, p1[1] + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                    (255, 214, 0), 2, cv2.LINE_AA)
-        if r.s2ld is not None:
-            x0, y0, side = r.crop_origin
-            crop_scale = side / r.crop.shape[0]
-            pts = resize_points(r.s2ld.points, crop_scale) + np.array([x0, y0], np.float32)
-            pts = resize_points(pts, s)
-            for x, y in pts:
-                cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), 2 * 16, (0, 255, 120), -1,
-                           cv2.LINE_AA, 4)
+        cv2.rectangle(out, p1, p2, (255, 214, 0), thick, cv2.LINE_AA)
+        cv2.putText(out, str(i + 1), (p1[0] + 2, max(10, p1[1] - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (255, 214, 0), 1, cv2.LINE_AA)
+        pred = r.s2ld
+        if pred is not None and pred.photo_points is not None:
+            _dots(out, pred.photo_points, s, MODEL_COLORS[0], radius=1.4 if s < 2 else 1.8)
     return out
 
 
-def results_markdown(results: list[FaceResult], note: str, models: Models, lr_size: int | None) -> str:
-    """Per-face table (size, times, confidence) plus the detector and model notes."""
-    size = f"{lr_size} px (downscaled to simulate distance)" if lr_size else "native resolution"
-    lines = [f"**Faces:** {note}. **LR crop:** {size}."]
+def results_markdown(
+    results: list[FaceResult], note: str, models: Models, lr_size: int | None, max_faces: int | None = None
+) -> str:
+    """The model names (from their checkpoints), the baselines left out and why, the face count and
+    cap, then a per-face table (box, crop, per-model time and confidence)."""
+    size = f"faces shrunk to {lr_size} px wide (to simulate distance)" if lr_size else "native resolution"
+    lines = [f"**Faces:** {note}. **Size:** {size}."]
+    if models.s2ld is not None:
+        lines.append(f"**Model:** {models.s2ld_name} — {models.s2ld_detail}.")
+    if models.baselines:
+        lines.append("**Compared with:** " + "; ".join(b.name for b in models.baselines) + ".")
+    if models.missing:
+        lines.append("**Not shown:** " + "; ".join(html.escape(m) for m in models.missing) + ".")
     lines += [f"> {m}" for m in models.messages]
     if not results:
         return "\n\n".join(lines)
-    lines.append("| face | box in photo (x, y, w, h) | crop | S²LD ms | S²LD conf | baseline ms |\n"
-                 "| ---: | --- | ---: | ---: | ---: | ---: |\n" + "\n".join(
-                     f"| {i + 1} | {r.box.x:.0f}, {r.box.y:.0f}, {r.box.w:.0f}, {r.box.h:.0f} | "
-                     f"{r.crop.shape[0]} px | "
-                     f"{'–' if r.s2ld is None else f'{r.s2ld.ms:.1f}'} | "
-                     f"{'–' if r.s2ld is None else f'{float(np.mean(r.s2ld.confidence)):.2f}'} | "
-                     f"{'–' if r.baseline is None else f'{r.baseline.ms:.1f}'} |"
-                     for i, r in enumerate(results)))
+    names = [n for n, _ in models.columns]
+    head = "| face | box (x, y, w, h) | LR crop |" + "".join(f" {_short(n, 14)} ms | conf |" for n in names)
+    rule = "| ---: | --- | ---: |" + " ---: | ---: |" * len(names)
+    rows = []
+    for i, r in enumerate(results):
+        cells = [str(i + 1), f"{r.box.x:.0f}, {r.box.y:.0f}, {r.box.w:.0f}, {r.box.h:.0f}",
+                 f"{r.crop.shape[1]}×{r.crop.shape[0]}"]
+        for n in names:
+            p = r.predictions.get(n)
+            ok = p is not None and len(p.confidence)
+            cells += [f"{p.ms:.1f}" if ok else "–", _conf(p)]
+        rows.append("| " + " | ".join(cells) + " |")
+    lines.append("\n".join([head, rule, *rows]))
     return "\n\n".join(lines)
 
 

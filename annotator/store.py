@@ -22,6 +22,9 @@ Why it is shaped this way:
   ...); :meth:`AnnotationStore.modify` applies one, saves, and returns an :class:`Edit` (before/after
   snapshots). Undo/redo is then a per-tab :class:`History` of edits that the store replays, so an
   undo in one tab never rewinds another tab's work.
+* **Several faces per image.** An image holds one or more faces (:class:`FaceAnnotation`): a face
+  crop has one face and no box; in a larger picture each face gets a box, then its points. Every
+  edit names its face (``face=0`` by default), so one-face folders work exactly as before.
 * **Only files under the opened folder are read.** Image keys are POSIX paths relative to the
   folder, listed by walking it; :func:`resolve_inside` refuses anything that escapes it (``..``,
   absolute paths, symlinks pointing outside).
@@ -36,6 +39,7 @@ import copy
 import math
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -47,16 +51,22 @@ from s2ld_core.data.formats import (
     IMAGE_SUFFIXES,
     STATUSES,
     AnnotationSet,
+    FaceAnnotation,
     FormatError,
     ImageAnnotation,
     export_pts_dir,
+    pts_name,
+    pts_text,
     read_annotations,
     utc_now_iso,
     write_annotations,
     write_coco_keypoints,
 )
 from s2ld_core.data.images import image_size, read_rgb
-from s2ld_core.schemas import Schema, get_schema
+from s2ld_core.schemas import Schema
+
+from .pictures import display_to_original  # noqa: F401 - part of this module's API
+from .point_sets import PointSet, point_set
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -77,7 +87,11 @@ __all__ = [
     "delete_point",
     "set_occluded",
     "set_status",
+    "add_face",
+    "set_box",
+    "delete_face",
     "next_unplaced",
+    "missing_work",
     "order_keys",
 ]
 
@@ -102,17 +116,6 @@ class StoreError(ValueError):
 
 class UnreadableImage(StoreError):
     """An image the annotator cannot show: corrupt, empty, not an image, or too large."""
-
-
-def display_to_original(u: float, v: float, zoom: float) -> tuple[float, float]:
-    """Display pixel ``(u, v)`` on an image magnified ``zoom`` times -> original sub-pixel ``(x, y)``.
-
-    The centre of display pixel ``u`` lies at original ``(u + 0.5) / zoom - 0.5`` under the
-    pixel-centre convention; e.g. ``u = 100`` at zoom 8 -> ``12.0625``.
-    """
-    if zoom <= 0:
-        raise StoreError(f"zoom must be positive, got {zoom}")
-    return (u + 0.5) / zoom - 0.5, (v + 0.5) / zoom - 0.5
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,12 +220,28 @@ def _file_lock(target: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------------------------------
 
 
-def next_unplaced(ann: ImageAnnotation) -> int | None:
-    """Index of the first point not yet placed (schema order), or ``None`` when all are."""
-    for i, p in enumerate(ann.points):
+def _face(ann: ImageAnnotation, face: int) -> FaceAnnotation:
+    if not 0 <= face < len(ann.faces):
+        raise StoreError(f"face {face + 1} does not exist; this image has {len(ann.faces)}")
+    return ann.faces[face]
+
+
+def next_unplaced(ann: ImageAnnotation, face: int = 0) -> int | None:
+    """Index of the first point of ``face`` not yet placed (schema order), or ``None`` when all are."""
+    for i, p in enumerate(_face(ann, face).points):
         if p is None:
             return i
     return None
+
+
+def short_repr(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to one short line, for messages about values that came from a browser or
+    the API (a list holding a 5000-digit integer, which ``repr`` itself refuses, included)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer beyond Python's limit on digits converted to text
+        return f"a value with an integer of over {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_xy(ann: ImageAnnotation, x: float, y: float) -> list[float]:
@@ -234,73 +253,141 @@ def _check_xy(ann: ImageAnnotation, x: float, y: float) -> list[float]:
     return [float(x), float(y)]
 
 
+def _check_box(ann: ImageAnnotation, box: Sequence[float]) -> list[float]:
+    """A face box ``[x, y, w, h]`` (left edge at ``x``) clipped to the image; at least a pixel each way."""
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too long for a float
+        raise StoreError(f"a face box is [x, y, w, h] of finite numbers, got {short_repr(box)}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise StoreError(f"face box {[x, y, w, h]} is not finite")
+    x0, y0 = max(x, -0.5), max(y, -0.5)
+    x1, y1 = min(x + w, ann.width - 0.5), min(y + h, ann.height - 0.5)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise StoreError(f"face box {[round(v, 2) for v in (x, y, w, h)]} covers less than a pixel of the "
+                         f"{ann.width}x{ann.height} image")
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def missing_work(ann: ImageAnnotation) -> str | None:
+    """What keeps ``ann`` from being done (``None``: nothing): unplaced points, or with several faces
+    a face without its box."""
+    several = len(ann.faces) > 1
+    for f, face in enumerate(ann.faces):
+        which = f"face {f + 1} " if several else ""
+        gaps = [k + 1 for k, p in enumerate(face.points) if p is None]
+        if gaps:
+            shown = ", ".join(map(str, gaps[:6])) + (" …" if len(gaps) > 6 else "")
+            return f"{which}points {shown} are missing"
+        if several and face.box is None:
+            return f"face {f + 1} has no box (draw one: several faces need a box each)"
+    return None
+
+
 def _update_done(ann: ImageAnnotation) -> None:
-    """An image with every point placed is done; removing a point makes a done image todo again."""
-    complete = all(p is not None for p in ann.points)
-    if complete and ann.status == "todo":
+    """An image whose last point a person places is done; removing one makes it todo again. Points a
+    model or an import pre-placed are not reviewed by being there: such an image waits for Done."""
+    complete = missing_work(ann) is None
+    if complete and ann.status == "todo" and not any(f.prefilled for f in ann.faces):
         ann.status = "done"
     elif not complete and ann.status == "done":
         ann.status = "todo"
 
 
-def place_next(ann: ImageAnnotation, x: float, y: float) -> int | None:
-    """Put the next unplaced point at ``(x, y)``; returns its index (``None`` if all were placed)."""
-    i = next_unplaced(ann)
+def place_next(ann: ImageAnnotation, x: float, y: float, face: int = 0) -> int | None:
+    """Put the next unplaced point of ``face`` at ``(x, y)``; returns its index (``None``: all placed)."""
+    i = next_unplaced(ann, face)
     if i is None:
         return None
-    ann.points[i] = _check_xy(ann, x, y)
-    ann.visible[i] = True
+    f = ann.faces[face]
+    f.points[i] = _check_xy(ann, x, y)
+    f.visible[i] = True
     _update_done(ann)
     return i
 
 
-def move_point(ann: ImageAnnotation, index: int, x: float, y: float) -> None:
-    """Place or move point ``index`` to ``(x, y)``, keeping its visibility flag if it was placed."""
-    _check_index(ann, index)
-    was_placed = ann.points[index] is not None
-    ann.points[index] = _check_xy(ann, x, y)
+def move_point(ann: ImageAnnotation, index: int, x: float, y: float, face: int = 0) -> None:
+    """Place or move point ``index`` of ``face`` to ``(x, y)``, keeping its visibility flag if placed."""
+    f = _face(ann, face)
+    _check_index(f, index)
+    was_placed = f.points[index] is not None
+    f.points[index] = _check_xy(ann, x, y)
     if not was_placed:
-        ann.visible[index] = True
+        f.visible[index] = True
     _update_done(ann)
 
 
-def delete_point(ann: ImageAnnotation, index: int) -> None:
+def delete_point(ann: ImageAnnotation, index: int, face: int = 0) -> None:
     """Unplace point ``index`` (it becomes the next one a click places)."""
-    _check_index(ann, index)
-    ann.points[index] = None
-    ann.visible[index] = True  # the default of an unplaced point: the next click places it visible
+    f = _face(ann, face)
+    _check_index(f, index)
+    f.points[index] = None
+    f.visible[index] = True  # the default of an unplaced point: the next click places it visible
     _update_done(ann)
 
 
-def set_occluded(ann: ImageAnnotation, index: int, occluded: bool) -> None:
+def set_occluded(ann: ImageAnnotation, index: int, occluded: bool, face: int = 0) -> None:
     """Mark a placed point occluded (COCO ``v=1``: position estimated, not seen) or visible again."""
-    _check_index(ann, index)
-    if ann.points[index] is None:
+    f = _face(ann, face)
+    _check_index(f, index)
+    if f.points[index] is None:
         raise StoreError(f"point {index + 1} is not placed yet; place it before marking it occluded")
-    ann.visible[index] = not occluded
+    f.visible[index] = not occluded
 
 
 def set_status(ann: ImageAnnotation, status: str) -> None:
     """Set ``skipped`` / ``flagged`` (or back to ``todo``; ``done`` needs every point placed)."""
     if status not in STATUSES:
         raise StoreError(f"unknown status {status!r}; choose one of {STATUSES}")
-    if status == "done" and any(p is None for p in ann.points):
-        raise StoreError("cannot mark an image done while points are missing; skip or flag it instead")
+    gap = missing_work(ann)
+    if status == "done" and gap is not None:
+        raise StoreError(f"cannot mark this image done: {gap}; skip or flag it instead")
     ann.status = status
     if status == "todo":
         _update_done(ann)
 
 
-def _check_index(ann: ImageAnnotation, index: int) -> None:
-    if not 0 <= index < len(ann.points):
-        raise StoreError(f"point index {index + 1} is out of range 1..{len(ann.points)}")
+def add_face(ann: ImageAnnotation, box: Sequence[float]) -> int:
+    """Add a face with ``box`` and no points yet; returns its index. The first face of an image that has
+    neither a box nor a placed point takes the box instead (drawing a box is how a photo starts)."""
+    clipped = _check_box(ann, box)
+    first = ann.faces[0]
+    if len(ann.faces) == 1 and first.box is None and not first.touched:
+        first.box = clipped
+        _update_done(ann)
+        return 0
+    ann.faces.append(FaceAnnotation.empty(len(first.points), clipped))
+    _update_done(ann)
+    return len(ann.faces) - 1
+
+
+def set_box(ann: ImageAnnotation, face: int, box: Sequence[float]) -> None:
+    """Draw (or redraw) the box of ``face``."""
+    _face(ann, face).box = _check_box(ann, box)
+    _update_done(ann)
+
+
+def delete_face(ann: ImageAnnotation, face: int) -> None:
+    """Remove ``face`` and its points; the last face of an image is emptied instead (an image always
+    holds one face)."""
+    _face(ann, face)
+    if len(ann.faces) == 1:
+        ann.faces[0] = FaceAnnotation.empty(len(ann.faces[0].points))
+    else:
+        del ann.faces[face]
+    _update_done(ann)
+
+
+def _check_index(face: FaceAnnotation, index: int) -> None:
+    if not 0 <= index < len(face.points):
+        raise StoreError(f"point index {index + 1} is out of range 1..{len(face.points)}")
 
 
 def _content(ann: ImageAnnotation | None) -> tuple | None:
     """What undo compares: the annotation without its time stamps and timing."""
     if ann is None:
         return None
-    return (ann.points, ann.visible, ann.status, ann.prefilled)
+    return (ann.faces, ann.status)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,7 +430,7 @@ class AnnotationStore:
     """One annotator's annotation file for one folder of images. Thread-safe; see module docstring."""
 
     root: Path
-    schema: Schema
+    points: PointSet
     annotator: str
     path: Path
     keys: list[str]
@@ -356,15 +443,20 @@ class AnnotationStore:
 
     # ---- opening -------------------------------------------------------------------------------
 
+    @property
+    def schema(self) -> Schema:
+        return self.points.schema
+
     @classmethod
     def open(
         cls,
         root: str | os.PathLike[str],
-        schema: str | Schema,
+        schema: str | Schema | PointSet,
         annotator: str,
         out: str | os.PathLike[str] | None = None,
     ) -> AnnotationStore:
-        """Open ``root`` for ``annotator``; resumes from the existing file if there is one."""
+        """Open ``root`` for ``annotator``; resumes from the existing file if there is one. ``schema``:
+        a built-in name, a :class:`Schema`/:class:`PointSet`, or a schema file (``annotator.point_sets``)."""
         base = Path(root).expanduser().resolve()
         if not base.is_dir():
             raise StoreError(f"{root}: not a folder")
@@ -373,11 +465,14 @@ class AnnotationStore:
             raise StoreError(
                 f"annotator name {annotator!r}: use 1-64 letters, digits, '.', '_' or '-' (it names the file)"
             )
-        s = get_schema(schema)
+        try:
+            ps = point_set(schema)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
         path = Path(out).expanduser().resolve() if out else base / ANNOTATIONS_DIRNAME / f"{annotator}.json"
         keys = list_images(base)
-        store = cls(root=base, schema=s, annotator=annotator, path=path, keys=keys,
-                    aset=AnnotationSet.new(s.name, annotator))
+        store = cls(root=base, points=ps, annotator=annotator, path=path, keys=keys,
+                    aset=AnnotationSet.new(ps.schema, annotator))
         store._load()
         return store
 
@@ -409,6 +504,9 @@ class AnnotationStore:
             raise StoreError(
                 f"{self.path}: made with schema {aset.schema!r}, but {self.schema.name!r} was asked for"
             )
+        if aset.landmarks.point_names != self.schema.point_names:
+            raise StoreError(f"{self.path}: its {aset.schema!r} points differ from the schema file's "
+                             f"({self.points.source}); use the file it was made with")
         self.aset = aset
         self._stamp = stamp
 
@@ -581,32 +679,53 @@ class AnnotationStore:
         history.undo_stack.append(history.redo_stack.pop())
         return edit.key
 
-    def prefill(self, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
-        """Pre-place model points on untouched images; remember each image's mean confidence.
+    def preplace(
+        self, faces: dict[str, list[FaceAnnotation]], confidence: dict[str, float] | None = None
+    ) -> int:
+        """Pre-place faces (a model's points, or an imported file's) on untouched images.
 
-        ``predictions`` maps key -> ``(points (K, 2), confidence (K,))`` in original pixels. Only
-        images with no placed point and status ``todo`` are filled (``prefilled: true``), so a
-        reopened folder never overwrites human work. Returns how many images were filled.
+        ``faces`` maps key -> the faces to put there (their points in original pixels; points just
+        outside the image are moved onto its border). Only images with status ``todo``, no placed
+        point, no drawn box and no earlier pre-placement are filled, each face marked ``prefilled``,
+        so reopening a folder or importing twice never overwrites human work. ``confidence`` (a
+        model's mean per image) is remembered for the queue order. Returns how many images were filled.
         """
         filled = 0
         with self._writing():
-            for key, (pts, conf) in predictions.items():
+            for key, conf in (confidence or {}).items():
                 self.check_key(key)
-                self.confidence[key] = float(np.mean(conf))
+                self.confidence[key] = float(conf)
+            for key, new in faces.items():
+                self.check_key(key)
                 ann = self.get(key)
-                if ann.status != "todo" or any(p is not None for p in ann.points) or ann.prefilled:
+                human = any(f.touched or f.prefilled or f.box is not None for f in ann.faces)
+                if not new or ann.status != "todo" or human:
                     continue
-                w, h = ann.width, ann.height
-                clipped = np.clip(np.asarray(pts, np.float64), -0.5, [w - 0.5, h - 0.5])
-                ann.points = [[float(x), float(y)] for x, y in clipped]
-                ann.visible = [True] * len(ann.points)
-                ann.prefilled = True
+                ann.faces = [self._fitted(ann, face) for face in new]
                 ann.updated = utc_now_iso()
                 self.aset.images[key] = ann
                 filled += 1
             if filled:
                 self.save()
         return filled
+
+    def _fitted(self, ann: ImageAnnotation, face: FaceAnnotation) -> FaceAnnotation:
+        if len(face.points) != self.schema.num_points:
+            raise StoreError(f"{len(face.points)} points given for a {self.schema.num_points}-point schema")
+        hi = [ann.width - 0.5, ann.height - 0.5]
+        pts = [None if p is None else [float(np.clip(v, -0.5, top)) for v, top in zip(p, hi)]
+               for p in face.points]
+        box = None if face.box is None else _check_box(ann, face.box)
+        return FaceAnnotation(pts, [bool(v) for v in face.visible], box, prefilled=True)
+
+    def prefill(self, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+        """One model face per image (``key -> (points (K, 2), confidence (K,))``), see :meth:`preplace`."""
+        faces, conf = {}, {}
+        for key, (pts, c) in predictions.items():
+            arr = np.asarray(pts, np.float64)
+            faces[key] = [FaceAnnotation([[float(x), float(y)] for x, y in arr], [True] * len(arr))]
+            conf[key] = float(np.mean(c))
+        return self.preplace(faces, conf)
 
     # ---- exports -------------------------------------------------------------------------------
 
@@ -619,12 +738,37 @@ class AnnotationStore:
             return target
 
     def export_pts(self, out_dir: str | os.PathLike[str] | None = None) -> Path:
-        """300W ``.pts`` files, one per annotated image (default ``<annotations>/<annotator>_pts/``)."""
+        """300W ``.pts`` files, one per face of each done image (default
+        ``<annotations>/<annotator>_pts/``)."""
         with self._lock:
             self.refresh()
             target = Path(out_dir) if out_dir else self.path.parent / f"{self.path.stem}_pts"
             export_pts_dir(self.aset, target)
             return target
+
+    def export_pts_zip(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """The same ``.pts`` files in one zip (for a browser download); default
+        ``<annotations>/<annotator>_pts.zip``. Written atomically; an empty zip when nothing is done."""
+        import io
+        import zipfile
+
+        from s2ld_core.atomic import atomic_write_bytes
+
+        with self._lock:
+            self.refresh()
+            target = Path(path) if path else self.path.parent / f"{self.path.stem}_pts.zip"
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+                for key, ann in sorted(self.aset.images.items()):
+                    if ann.status != "done":
+                        continue
+                    for f, face in enumerate(ann.faces):
+                        name = pts_name(key, f, len(ann.faces)).as_posix()
+                        try:
+                            zf.writestr(name, pts_text(face.points_array()))
+                        except ValueError:  # a done image always has every point: only a hand edit
+                            raise StoreError(f"{key}: face {f + 1} lacks points; .pts needs all") from None
+            return atomic_write_bytes(target, buf.getvalue())
 
 
 def order_keys(store: AnnotationStore, mode: str) -> list[str]:
@@ -640,7 +784,7 @@ _STORES_LOCK = threading.Lock()
 
 def open_store(
     root: str | os.PathLike[str],
-    schema: str | Schema,
+    schema: str | Schema | PointSet,
     annotator: str,
     out: str | os.PathLike[str] | None = None,
 ) -> AnnotationStore:
@@ -652,7 +796,7 @@ def open_store(
     fresh = AnnotationStore.open(root, schema, annotator, out)
     with _STORES_LOCK:
         known = _STORES.get(fresh.path)
-        same = known is not None and known.root == fresh.root and known.schema == fresh.schema
+        same = known is not None and known.root == fresh.root and known.points == fresh.points
         if same and not known.file_deleted():  # a deleted file starts afresh (see refresh)
             with known._lock:
                 known.keys = fresh.keys  # the folder may have gained images since

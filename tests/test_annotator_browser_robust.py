@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator.screenshots import CHROMIUM, free_port, launch_chromium, wait_until
+from annotator.screenshots import CHROMIUM, free_port, launch_chromium, wait_canvas, wait_until
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,10 +60,8 @@ def _placed(path: Path, key: str) -> int:
 
 
 def _click_face(page, path, key):
-    img = page.locator("#annot-image img")
-    img.wait_for(state="visible", timeout=60_000)
-    wait_until(lambda: img.evaluate("e => e.complete && e.naturalWidth === 200"), what=f"the face {key}")
-    box = img.bounding_box()
+    wait_canvas(page, key)
+    box = page.locator("#annot-canvas canvas").bounding_box()
     before = _placed(path, key)
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     wait_until(lambda: _placed(path, key) == before + 1, what=f"the click on {key} to be saved")

@@ -84,18 +84,21 @@ def test_resume_point_is_never_an_unreadable_image(messy):
 
 def test_navigation_leaves_unreadable_images(messy):
     pytest.importorskip("gradio")
-    from annotator.app import AppConfig, TabState, _act, _view
+    from annotator.actions import AppConfig, TabState
+    from annotator.actions import act as _act
+    from annotator.app import _view
+    from annotator.point_sets import point_set
 
-    cfg = AppConfig(folder=messy, annotator="ann", root=messy)
+    cfg = AppConfig(point_set("five"), folder=messy, annotator="ann", root=messy)
     st = _act(cfg, TabState(), "open", str(messy), "ann", "five", "file")
     assert st.key == GOOD[0]
     seen = []
     for _ in range(5):
         st = _act(cfg, st, "move", 1)
-        picture, _ref, _pts, info, progress, msg, st = _view(cfg, st, 8, True, False)
+        canvas, _ref, _pts, info, progress, msg, st = _view(cfg, st)
         seen.append(st.key)
         if st.key in BAD:
-            assert picture is None and "status **unreadable**" in info and "move on" in msg
+            assert canvas["empty"] and "status **unreadable**" in info and "move on" in msg
     assert seen == [*BAD, GOOD[1]]
     for _ in range(4):  # and back again, one by one
         st = _act(cfg, st, "move", -1)
@@ -107,7 +110,7 @@ def test_navigation_leaves_unreadable_images(messy):
         assert st.index == before + 1 and "unreadable" in st.message
     st = _act(cfg, st, "unfinished")
     assert st.key == GOOD[0]  # the first readable todo image
-    _, _, _, _, progress, _, st = _view(cfg, st, 8, True, False)
+    _, _, _, _, progress, _, st = _view(cfg, st)
     assert "4 unreadable" in progress
     # a reload (the page opens the folder again) resumes on a readable image
     assert _act(cfg, TabState(), "open", str(messy), "ann", "five", "file").key == GOOD[0]
@@ -115,9 +118,11 @@ def test_navigation_leaves_unreadable_images(messy):
 
 def test_clicks_on_an_unreadable_image_say_why(messy):
     pytest.importorskip("gradio")
-    from annotator.app import AppConfig, TabState, _act
+    from annotator.actions import AppConfig, TabState
+    from annotator.actions import act as _act
+    from annotator.point_sets import point_set
 
-    cfg = AppConfig(folder=messy, annotator="ann", root=messy)
+    cfg = AppConfig(point_set("five"), folder=messy, annotator="ann", root=messy)
     st = _act(cfg, TabState(), "open", str(messy), "ann", "five", "file")
     st = _act(cfg, st, "move", 1)
     st = _act(cfg, st, "place", 1.0, 1.0)
@@ -191,18 +196,18 @@ def test_demo_refusals_print_no_traceback(tmp_path, capfd):
     from annotator.app import build_app, launch
     from annotator.screenshots import free_port
 
-    app = build_app(examples_dir=tmp_path / "examples", initial_tab="demo")
+    app = build_app(examples_dir=tmp_path / "examples", tabs=("demo",))
     launch(app, port=free_port(), block=False, quiet=True)
     try:
         client = gradio_client.Client(app.local_url, verbose=False)
         text = tmp_path / "notes.png"
         text.write_text("this is not a picture")
         with pytest.raises(Exception, match="not an image"):
-            client.predict(gradio_client.handle_file(str(text)), 16, False, api_name="/demo")
+            client.predict(gradio_client.handle_file(str(text)), 16, False, 12, api_name="/demo")
         huge = tmp_path / "huge.png"
         assert cv2.imwrite(str(huge), np.zeros((5000, 300, 3), np.uint8))
         with pytest.raises(Exception, match="too large"):
-            client.predict(gradio_client.handle_file(str(huge)), 16, False, api_name="/demo")
+            client.predict(gradio_client.handle_file(str(huge)), 16, False, 12, api_name="/demo")
     finally:
         app.close()
     err = capfd.readouterr().err

@@ -407,7 +407,7 @@ KEY = "Testing_Set/Probe/1_1.jpg"
     ("dotted", "value", "fragment"),
     [
         ("format", "other", "format is 'other'"),
-        ("version", 2, "unsupported version 2"),
+        ("version", 3, "unsupported version 3"),
         ("schema", "seven", "unknown schema 'seven'"),
         ("convention", "1-based", "convention is '1-based'"),
         (f"images|{KEY}|points", [[1, 2]] * 4, f"image '{KEY}': points has 4 entries, the schema has 5"),
@@ -475,8 +475,8 @@ def test_write_coco_keypoints_values(tmp_path):
     # keypoints are our 0-based values unchanged; v: 2 visible, 1 occluded, 0 unplaced (written 0, 0, 0)
     assert ann["keypoints"] == [7.5, 8.0, 2, 15.25, 8.0, 2, 11.0, 12.0, 1, 8.0, 15.5, 2, 0, 0, 0]
     assert ann["num_keypoints"] == 4 and ann["image_id"] == doc["images"][0]["id"]
-    # bbox continuous: x from 7.5+0.5 to 15.25+0.5, y from 8+0.5 to 15.5+0.5
-    assert ann["bbox"] == [8.0, 8.5, 7.75, 7.5] and ann["area"] == pytest.approx(58.125)
+    # bbox is the face box; a face crop (no box drawn) is the whole 24x20 image, in continuous coordinates
+    assert ann["bbox"] == [0.0, 0.0, 24.0, 20.0] and ann["area"] == pytest.approx(480.0)
 
 
 def test_read_coco_fixture_and_round_trip(tmp_path):
@@ -500,7 +500,7 @@ def test_read_coco_fixture_and_round_trip(tmp_path):
     [
         (lambda d: d["annotations"][0].update(keypoints=[1, 2, 2]), "annotation id 1: keypoints must be"),
         (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 3), "visibility flags must be 0, 1 or 2"),
-        (lambda d: d["annotations"][1].update(image_id=7), "several annotations"),
+        (lambda d: d["annotations"][1].update(bbox=[1, 2, 0, 4]), "needs a positive width and height"),
         (lambda d: d["annotations"][1].update(image_id=99), "refers to no listed image"),
         (lambda d: d["categories"][0]["keypoints"].pop(), "category 1 has 4 keypoints, schema five has 5"),
         (lambda d: d.pop("images"), "needs a list 'images'"),

@@ -1,4 +1,4 @@
-"""COCO keypoints JSON export/import of an :class:`AnnotationSet` (one face per image).
+"""COCO keypoints JSON export/import of an :class:`AnnotationSet` (one annotation per face).
 
 Per labelled point ``keypoints`` holds ``x, y, v`` (``v``: 0 not labelled, 1 labelled but not
 visible, 2 labelled and visible); ``num_keypoints`` counts ``v > 0``; the single category ``face``
@@ -11,9 +11,11 @@ That is how the two largest COCO keypoint consumers read them: detectron2 adds 0
 convert [pixel indices] to floating point coordinates" and subtracts 0.5 on export, and mmpose
 uses the values directly as integer-centred pixels. Adding 0.5 ourselves would shift every point by
 half a pixel in those tools -- at 16-32 px faces that is 2-3 % NME. Boxes (``bbox``, ``area``), on
-the other hand, *are* continuous in COCO (pixel ``i`` spans ``[i, i+1]``), so the box written is the
-tight box around the labelled points in continuous coordinates: ``[xmin+0.5, ymin+0.5, xmax-xmin,
-ymax-ymin]``.
+the other hand, *are* continuous in COCO (pixel ``i`` spans ``[i, i+1]``). ``bbox`` is the **face
+box**, as COCO's person keypoints carry the person's box: the box drawn for the face, or the whole
+image for a face crop (a face with no box), written as ``[x+0.5, y+0.5, w, h]`` of our box
+``[x, y, w, h]`` (pixel ``i`` spans ``[i-0.5, i+0.5]`` in our coordinates). Reading takes ``bbox``
+back as the face box; one that covers the whole image means a face crop (no box).
 
 Only images with status ``done`` are exported (COCO has no notion of "to do"); reading marks images
 with an annotation ``done`` and the others ``todo``.
@@ -38,7 +40,7 @@ import numpy as np
 from s2ld_core.atomic import atomic_write_json
 from s2ld_core.schemas import Schema, get_schema
 
-from .annotations import AnnotationSet, ImageAnnotation, utc_now_iso
+from .annotations import AnnotationSet, FaceAnnotation, ImageAnnotation, utc_now_iso
 from .errors import MAX_COORDINATE, FormatError, check_in_image, finite, load_json
 
 __all__ = [
@@ -56,35 +58,34 @@ def _r(value: float) -> float:
     return round(float(value), _DECIMALS)
 
 
-def _coco_bbox(points: np.ndarray) -> list[float]:
-    """Tight continuous-coordinate box ``[x, y, w, h]`` around the finite points."""
-    pts = points[np.isfinite(points).all(axis=1)].astype(np.float64)
-    x0, y0 = pts.min(axis=0) + _PIXEL_CENTRE
-    x1, y1 = pts.max(axis=0) + _PIXEL_CENTRE
-    return [_r(x0), _r(y0), _r(x1 - x0), _r(y1 - y0)]
+def _coco_bbox(box: list[float]) -> list[float]:
+    """Our face box ``[x, y, w, h]`` (left edge at ``x`` in pixel-centre coordinates) as COCO's."""
+    x, y, w, h = (float(v) for v in box)
+    return [_r(x + _PIXEL_CENTRE), _r(y + _PIXEL_CENTRE), _r(w), _r(h)]
 
 
-def _points64(ann: ImageAnnotation) -> np.ndarray:
+def _points64(face: FaceAnnotation) -> np.ndarray:
     """``(K, 2)`` float64 with NaN rows for unplaced points: the stored values, without float32 noise."""
-    return np.array([[np.nan, np.nan] if p is None else p for p in ann.points], np.float64).reshape(-1, 2)
+    return np.array([[np.nan, np.nan] if p is None else p for p in face.points], np.float64).reshape(-1, 2)
 
 
-def _flat_keypoints(ann: ImageAnnotation) -> list[float]:
-    pts, vis = _points64(ann), ann.coco_visibility()
+def _flat_keypoints(face: FaceAnnotation) -> list[float]:
+    pts, vis = _points64(face), face.coco_visibility()
     flat: list[float] = []
     for (x, y), v in zip(pts + COCO_KEYPOINT_OFFSET, vis):
         flat += [0.0, 0.0, 0] if v == 0 else [_r(x), _r(y), int(v)]
     return flat
 
 
-def _annotation_entry(ann_id: int, image_id: int, ann: ImageAnnotation) -> dict[str, Any]:
-    bbox = _coco_bbox(_points64(ann))
+def _annotation_entry(ann_id: int, image_id: int, ann: ImageAnnotation, index: int) -> dict[str, Any]:
+    face = ann.faces[index]
+    bbox = _coco_bbox(ann.face_box(index))
     return {
         "id": ann_id,
         "image_id": image_id,
         "category_id": COCO_CATEGORY_ID,
-        "keypoints": _flat_keypoints(ann),
-        "num_keypoints": int((ann.coco_visibility() > 0).sum()),
+        "keypoints": _flat_keypoints(face),
+        "num_keypoints": int((face.coco_visibility() > 0).sum()),
         "bbox": bbox,
         "area": _r(bbox[2] * bbox[3]),
         "iscrowd": 0,
@@ -115,15 +116,16 @@ def coco_dict(
     ``file_name`` is the image key under ``image_root``, relative to ``export_dir`` (the folder of the
     COCO file) when both are given; see the module docstring.
     """
-    schema = get_schema(aset.schema)
+    schema = aset.landmarks
     images, annotations = [], []
     done = [(key, ann) for key, ann in aset.images.items() if ann.status == "done"]
     folder = Path(export_dir) if export_dir is not None else None
     for image_id, (key, ann) in enumerate(done, start=1):
         name = _file_name(key, image_root, folder)
         images.append({"id": image_id, "file_name": name, "width": ann.width, "height": ann.height})
-        if any(p is not None for p in ann.points):
-            annotations.append(_annotation_entry(len(annotations) + 1, image_id, ann))
+        for index, face in enumerate(ann.faces):
+            if face.touched:
+                annotations.append(_annotation_entry(len(annotations) + 1, image_id, ann, index))
     category = {
         "id": COCO_CATEGORY_ID, "name": "face", "supercategory": "face",
         "keypoints": list(schema.point_names), "skeleton": [],
@@ -235,17 +237,36 @@ def _parse_keypoints(p: Path, entry: dict, k: int, width: int, height: int) -> t
     return pts, v.astype(np.int64)
 
 
+def _parse_bbox(p: Path, entry: dict, width: int, height: int) -> list[float] | None:
+    """Our face box from COCO's ``bbox`` (absent, or the whole image: ``None``, a face crop). The
+    numbers are checked as :func:`read_coco_boxes` checks them, and the box must lie within one image
+    size of the image (:func:`.errors.check_in_image`), so a 400-digit integer or a box a whole photo
+    away is one :class:`FormatError`, not an ``OverflowError`` or a huge crop later."""
+    bbox = entry.get("bbox")
+    if bbox is None:
+        return None
+    where = f"annotation id {_show(entry.get('id'))}"
+    x, y, w, h = _coco_box(p, where, bbox)
+    box = [x - _PIXEL_CENTRE, y - _PIXEL_CENTRE, w, h]
+    outside = check_in_image([box[:2], [box[0] + w, box[1] + h]], width, height)
+    if outside:
+        raise FormatError(p, f"{where}: bbox corner {outside}")
+    if np.allclose([x, y, w, h], [0, 0, width, height], atol=1e-3):
+        return None
+    return box
+
+
 def read_coco_keypoints(
     path: str | os.PathLike[str], schema: str | Schema, image_root: str | os.PathLike[str] | None = None
 ) -> AnnotationSet:
-    """Read a COCO keypoints file with one face per image into an :class:`AnnotationSet`."""
+    """Read a COCO keypoints file into an :class:`AnnotationSet`: each annotation of an image is one
+    face (its ``bbox`` the face box), in file order."""
     p, sch = Path(path), get_schema(schema)
     doc = load_json(p)
     cats = _check_categories(p, _list_field(p, doc, "categories"), sch)
     table = _image_table(p, _list_field(p, doc, "images"), image_root)
-    aset = AnnotationSet.new(sch.name, str((doc.get("info") or {}).get("contributor") or "coco"))
-    for key, width, height in table.values():
-        aset.images[key] = ImageAnnotation.empty(width, height, sch.num_points)
+    aset = AnnotationSet.new(sch, str((doc.get("info") or {}).get("contributor") or "coco"))
+    faces: dict[str, list[FaceAnnotation]] = {key: [] for key, _, _ in table.values()}
     for entry in _list_field(p, doc, "annotations"):
         image_id = entry.get("image_id") if isinstance(entry, dict) else None
         if not _scalar_id(image_id) or image_id not in table:
@@ -254,12 +275,16 @@ def read_coco_keypoints(
             what = f"annotation id {entry.get('id')}: unknown category {entry.get('category_id')}"
             raise FormatError(p, what)
         key, width, height = table[entry["image_id"]]
-        if aset.images[key].status == "done":
-            raise FormatError(p, f"image {key!r} has several annotations; one face per image is supported")
         pts, v = _parse_keypoints(p, entry, sch.num_points, width, height)
-        ann = ImageAnnotation.from_arrays(width, height, pts, v != 1, status="done")
-        ann.updated = utc_now_iso()
-        aset.images[key] = ann
+        face = ImageAnnotation.from_arrays(width, height, pts, v != 1).faces[0]
+        face.box = _parse_bbox(p, entry, width, height)
+        faces[key].append(face)
+    for key, width, height in table.values():
+        if faces[key]:
+            ann = ImageAnnotation(width, height, faces[key], status="done", updated=utc_now_iso())
+            aset.images[key] = ann
+        else:
+            aset.images[key] = ImageAnnotation.empty(width, height, sch.num_points)
     return aset
 
 
