@@ -102,6 +102,11 @@ def describe_checkpoint(blob: dict) -> tuple[str, str]:
     if augment and augment != "none":
         title += f", {augment}"
         what += f", with {augment} LR degradations"
+    data = ((blob.get("train_config") or {}).get("data") or {})
+    if data.get("real_hr"):
+        share = float(data.get("real_hr_share") or 0.0)
+        title += ", real faces"
+        what += f"; {share:.0%} of its labelled faces real (an HR teacher's points)"
     extent = []
     if blob.get("profile"):
         extent.append(f"{blob['profile']} profile")

@@ -320,6 +320,9 @@ def test_checkpoint_names_say_what_the_model_is():
     name, detail = demo_lib.describe_checkpoint(blob)
     assert name == "S1 baseline, camera-family" and "7,200 steps (22 epochs)" in detail
     assert demo_lib.describe_checkpoint({"setting": "S4"})[0] == "S²LD (S4)"
+    blob["train_config"]["data"] = {"real_hr": "runs/real-faces-68/train", "real_hr_share": 0.5}
+    name, detail = demo_lib.describe_checkpoint(blob)
+    assert name == "S1 baseline, camera-family, real faces" and "50% of its labelled faces real" in detail
     why = demo_lib._undertrained({"steps": 150, "epochs_done": 0})
     assert why == "trained 150 steps (0 epochs): not converged"
     assert demo_lib._undertrained({"steps": 9000, "epochs_done": 4}) is None
