@@ -15,6 +15,11 @@ What is fed in (all deterministic from ``--seed``):
   mutations: every JSON field deleted or replaced by ``null``, lists, objects, strings, booleans,
   ``1e300``, ``±Infinity``, ``2**64``, nesting; every XML attribute set to ``1e300``, ``-20000``,
   ``99999999999999``, ``nan`` ...; every WIDER number likewise;
+* **the annotator's imports** (``annotator.imports.read_import``, "annotate import" too) -- a COCO
+  keypoints file with a face box, a version-2 annotation file of two boxed faces, a ``.pts`` and an
+  imglab XML, each through the same corruptions and field mutations (from their own random stream,
+  so the other cases stay as they were), and every number of the JSON ones set to ``±10**400``,
+  ``1e308`` and ``2**64``; the imported faces are then pre-placed, listed and exported;
 * **outputs aimed at inputs** -- ``--overlay`` on the input folder, ``--out`` on an input image or
   on the ``--faces`` file;
 * **API inputs** -- arrays and tensors of every dtype and layout, PIL images of every mode, paths,
@@ -284,6 +289,34 @@ def coco_doc() -> dict:
             "categories": [{"id": 1, "name": "face"}]}
 
 
+def annotation_doc_v2(key: str, schema: str, faces: list[tuple[list, list]], size=(25, 25)) -> dict:
+    """A version-2 annotation file: several faces per image, each ``(box, points)``."""
+    doc = annotation_doc(key, schema, faces[0][1], size)
+    entry = doc["images"][key]
+    for name in ("points", "visible", "prefilled"):
+        del entry[name]
+    entry["faces"] = [{"box": box, "points": pts, "visible": [True] * len(pts), "prefilled": False}
+                      for box, pts in faces]
+    doc["version"] = 2
+    return doc
+
+
+def coco_keypoints_doc(points: list, bbox: list) -> dict:
+    """A COCO keypoints file of one face on ``face.png`` (five points, ``bbox`` the face box)."""
+    flat = [v for x, y in points for v in (x, y, 2)]
+    return {"images": [{"id": 1, "file_name": "face.png", "width": 25, "height": 25}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": flat,
+                             "num_keypoints": len(points), "bbox": bbox, "area": bbox[2] * bbox[3],
+                             "iscrowd": 0}],
+            "categories": [{"id": 1, "name": "face", "keypoints": [f"p{i}" for i in range(len(points))],
+                            "skeleton": []}]}
+
+
+def pts_text(points: list) -> bytes:
+    body = "".join(f"{x + 1:g} {y + 1:g}\n" for x, y in points)  # .pts is 1-based
+    return f"version: 1\nn_points: {len(points)}\n{{\n{body}}}\n".encode()
+
+
 def imglab_xml(image: str, points: list) -> bytes:
     parts = "".join(f"<part name='{i:02d}' x='{x:g}' y='{y:g}'/>" for i, (x, y) in enumerate(points))
     return ("<?xml version='1.0' encoding='ISO-8859-1'?>\n<dataset><name>faces</name><images>\n"
@@ -435,6 +468,69 @@ def _annotate_import(data: bytes):
             store.get("face.png")
         return call
     return setup
+
+
+def _annotate_file_import(name: str, data: bytes):
+    """The annotator's import (``annotator.imports.read_import``: COCO keypoints, ``.pts``, imglab XML,
+    the project's own JSON of either version) of one file onto a folder holding ``face.png``."""
+    face = _encode(_face(), ".png")
+
+    def setup(d: Path):
+        _write(d / "in", "face.png", face)
+        f = _write(d / "in", name, data)
+
+        def call():
+            from annotator.imports import read_import
+            from annotator.store import AnnotationStore
+
+            store = AnnotationStore.open(d / "in", "five", "fuzz", out=d / "out" / "fuzz.json")
+            result = read_import([f], store.keys, store.size, store.schema)
+            store.preplace(result.faces)
+            store.progress()
+            store.get("face.png")
+            store.export_coco(d / "out" / "coco.json")
+            store.export_pts(d / "out" / "pts")
+        return call
+    return setup
+
+
+# Hand-picked numbers each import seed gets in every numeric field kind: what fuzzing found in the
+# readers (a 400-digit integer is an OverflowError in float()), beside what json_mutations draws.
+_HOSTILE_NUMBERS = (10**400, -(10**400), 1e308, 2**64)
+
+
+def hostile_number_mutations(doc) -> Iterator[tuple[str, bytes]]:
+    """Every number of ``doc`` (first three items of each list) replaced by each hostile number."""
+    import copy
+
+    for path in _json_paths(doc):
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        value = parent[path[-1]]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        for hostile in _HOSTILE_NUMBERS:
+            new = copy.deepcopy(doc)
+            target = new
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = hostile
+            shown = f"{'-' if hostile < 0 else ''}10**400" if abs(hostile) > 1e308 else str(hostile)
+            yield f"field {'.'.join(map(str, path))} = {shown}", json.dumps(new).encode()
+
+
+def import_seeds() -> dict[str, bytes]:
+    """Valid files of every kind the annotator imports (five points on the 25 px ``face.png``)."""
+    five = [[8, 9], [16, 9], [12, 13], [9, 17], [15, 17]]
+    other = [[p[0] + 0.5, p[1] - 0.5] for p in five]
+    return {
+        "coco.json": json.dumps(coco_keypoints_doc(five, [3.5, 4.5, 18, 17])).encode(),
+        "ann-v2.json": json.dumps(annotation_doc_v2(
+            "face.png", "five", [([2.5, 3.5, 18, 17], five), ([3.0, 4.0, 17, 16], other)])).encode(),
+        "face.pts": pts_text(five),
+        "faces.xml": imglab_xml("face.png", five),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -728,6 +824,15 @@ def iter_cases(seed: int = 0, quick: bool = False) -> Iterator[Case]:
                        (name, "face.png"))
     for case, content in _file_mutations(box_seeds["ann.json"], {}, rng, n):
         yield Case("annotate import", case, _annotate_import(content), ("fuzz.json",))
+    seeds = import_seeds()
+    irng = np.random.default_rng([seed, 1])  # its own stream: the cases before and after stay the same
+    for name, data in seeds.items():
+        others = {k: v for k, v in seeds.items() if k != name}
+        mutations = list(_file_mutations(data, others, irng, n))
+        if name.endswith(".json") and not quick:
+            mutations += list(hostile_number_mutations(json.loads(data)))
+        for case, content in mutations:
+            yield Case("annotate import", f"{name}: {case}", _annotate_file_import(name, content), (name,))
     api = api_inputs()
     for kind, make, expected in (api[5::20] if quick else api):
         yield Case("API", kind, _api_case(kind, make, expected), ("image", "face.png"))
