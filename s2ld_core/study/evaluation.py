@@ -299,8 +299,9 @@ def undertrained_note(rows: Sequence[Mapping[str, Any]]) -> str | None:
 
 
 def ablation_claims(study: Study, ablation: Ablation) -> str:
-    """Check the paper's ordering on both test sets, record it and return the Markdown verdict."""
-    from .analysis import check_claim
+    """Check the paper's ordering on both test sets and S4 against the upscaling baselines (HR-LD,
+    dlib ×4) on the target-LR test, record them and return the Markdown verdict."""
+    from .analysis import check_against_baselines, check_claim
 
     comparisons, claim = check_claim(
         {s: ablation.evaluations[s].errors for s in SETTINGS}, seed=study.cfg.seed
@@ -310,14 +311,28 @@ def ablation_claims(study: Study, ablation: Ablation) -> str:
     record(study, "undertrained", note is not None)
     if note:
         claim = note + "\n\n" + claim
-    record(study, "claim_summary", claim)
+    against = ""
+    baselines = upscaling_baselines(ablation.evaluations)
+    if "S4" in ablation.evaluations and baselines:
+        comps, text = check_against_baselines(
+            {k: ablation.evaluations[k].errors for k in ("S4", *baselines)}, "S4", baselines, study.cfg.seed
+        )
+        record(study, "claim_baselines", [c.as_dict() for c in comps])
+        against = "\n\n" + text
+    record(study, "claim_summary", claim + against)
     if ablation.generated:
         comparisons_gen, claim_gen = check_claim(
             {s: ablation.generated[s].errors for s in SETTINGS}, seed=study.cfg.seed
         )
         record(study, "claim_generated", [c.as_dict() for c in comparisons_gen])
         claim += "\n\nOn the **G1-generated** test faces (Table 1's first row): " + claim_gen
-    return claim
+    return claim + against
+
+
+def upscaling_baselines(names) -> list[str]:
+    """The rows of Table 1 that upscale the LR face and run an HR detector (HR-LD, dlib ×4), in
+    table order: what S4 is judged against beside the paper's ordering."""
+    return [n for n in names if n.startswith(UPSCALE_ROW) or n == DLIB_ROW]
 
 
 def hrld_evaluation(study: Study, data: StudyData, hrld: TrainedModel) -> tuple[list[dict[str, Any]], Any]:
