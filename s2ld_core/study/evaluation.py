@@ -271,6 +271,8 @@ def run_ablation(
         ev, ms = _timed_evaluation(det, data.test, name)
         evaluations[name] = ev
         extra: dict[str, Any] = {"ms_per_face": ms}
+        if seconds is None:  # trained elsewhere (dlib, the shipped HR-LD): the column says so, "–"
+            extra["train_seconds"] = None
         if generated is not None:
             gen_evals[name], _ = _timed_evaluation(det, generated, name)
             extra["nme_generated"] = gen_evals[name].summary["nme"]
