@@ -16,5 +16,6 @@ TINY_STUDY = {
     "stage1": {"batch_size": 8, "epochs": 1},
     "settings": {"batch_size": 8, "epochs": 1},
     "hrld": {"batch_size": 8, "epochs": 1},
+    "hrld_source": "train",  # exercises HR-LD's training (the quick profile takes the shipped one)
     "verification": {"epochs": 1, "batch_size": 16},
 }

@@ -318,6 +318,31 @@ def compare_runs(
     return out
 
 
+def check_against_baselines(
+    errors: Mapping[str, np.ndarray], left: str, baselines: Sequence[str], seed: int = 0
+) -> tuple[list[Comparison], str]:
+    """The paper's other claim (Fig. 1): detecting at LR (``left``, S4) beats upscaling the face and
+    running an HR detector (each of ``baselines``), ``left < baseline`` in mean NME, each with the
+    paired-bootstrap interval over faces of :func:`check_claim`. Returns the comparisons and a
+    Markdown paragraph in the same words."""
+    comps = []
+    for right in baselines:
+        a, b = np.asarray(errors[left]), np.asarray(errors[right])
+        low, high = paired_bootstrap(a, b, seed=seed)
+        comps.append(
+            Comparison(left, right, "<", float(a.mean()), float(b.mean()), float((a - b).mean()), low, high)
+        )
+    lines = [
+        f"* **{c.left} {c.op} {c.right}**: NME {100 * c.left_nme:.2f}% vs {100 * c.right_nme:.2f}% "
+        f"(difference {100 * c.diff:+.2f} points, 95% paired-bootstrap interval "
+        f"[{100 * c.low:+.2f}, {100 * c.high:+.2f}]) — {c.verdict}"
+        for c in comps
+    ]
+    head = (f"Detecting at low resolution against upscaling first (Fig. 1c; intervals over the test "
+            f"faces of this run — {ONE_RUN}; `s2ld study --runs K` judges it over runs):")
+    return comps, head + "\n\n" + "\n".join(lines)
+
+
 # ============================================================================= verification (§4.3)
 
 

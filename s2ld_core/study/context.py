@@ -178,6 +178,10 @@ def describe(study: Study) -> str:
             f"β {tuple(t.optim.betas)}, ×{t.optim.lr_decay:g} at epochs {t.optim.milestone_epochs()}{cap}"
         )
 
+    hrld = (
+        "the shipped `s2ld_core/weights/ibug68/hrld.pt` (pretrained, not trained here: "
+        "`hrld_source: shipped`)" if c.hrld_source == "shipped" else sched(hr)
+    )
     v = study.cfg.verification
     pools = {
         None: "first two max-pools disabled at 32² (the paper's)",
@@ -189,7 +193,7 @@ def describe(study: Study) -> str:
         + f" · device `{study.device}`\n\n"
         f"* labelled HR faces: `{c.hr_data}` (schema `{c.schema}`); target LR (D3, L4): `{c.target_lr}`; "
         f"real LR for the main G1: `{c.g1_real_lr}`\n"
-        f"* G1/D1: {sched(s1)}\n* G2 (S1–S4): {sched(s2)}\n* HR-LD: {sched(hr)}\n"
+        f"* G1/D1: {sched(s1)}\n* G2 (S1–S4): {sched(s2)}\n* HR-LD: {hrld}\n"
         f"* LightCNN-{v.variant}: {v.epochs} epochs, batch {v.batch_size}, "
         f"{pools.get(v.disabled_pools, f'{v.disabled_pools} pools disabled')}\n"
         f"* output: {'static (batch run)' if study.static else 'interactive widgets'}"
@@ -264,6 +268,18 @@ class StudyData:
         if self.study.cfg.hr_data != "embedded":
             return None
         return _held_out_hr(self.study, self._progress)
+
+    def test_hr_in(self, schema: str) -> LabelledFaces | None:
+        """:attr:`test_hr` in another schema (the renders have 68 points: any schema converts), for
+        a detector that scores in its own schema; ``None`` without a held-out HR set."""
+        if self.study.cfg.hr_data != "embedded":
+            return None
+        from dataclasses import replace
+
+        from ..data.datasets import embedded_test_hr
+
+        cfg = replace(self.study.cfg.data_config(), schema=schema)
+        return embedded_test_hr(cfg, self.study.cfg.seed, self._progress)
 
     @cached_property
     def target_real(self) -> np.ndarray:

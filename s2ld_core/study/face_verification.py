@@ -40,7 +40,7 @@ def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld
         VerificationSetting("baseline", "none (resize to 32²)", None),
         VerificationSetting(
             "upscale + HR-LD",
-            "HR-LD on the face upscaled to 128²",
+            "HR-LD on the face upscaled to 128²" + (" (HR-LD pretrained, shipped)" if hrld.shipped else ""),
             UpscaleHRLDBaseline.from_checkpoint(hrld.checkpoint, study.device),
         ),
         VerificationSetting("L1", "G2 of S2 (generated LR, eq. 12)", det("S2")),

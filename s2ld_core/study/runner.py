@@ -88,6 +88,7 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
         "epochs": args.epochs,
         "max_steps": args.max_steps,
         "threads": args.threads,
+        "hrld_source": getattr(args, "hrld_source", None),
     }
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
     if args.pretrained_lightcnn:
@@ -146,6 +147,11 @@ def training_plan(cfg: StudyConfig) -> list[dict[str, Any]]:
         plan.append(("S4_target", "stage2", "S4", cfg.target_lr, "04 (L4)"))
     out = []
     for name, stage, setting, real, where in plan:
+        if name == "hrld" and cfg.hrld_source == "shipped":
+            out.append({"run": name, "notebook": where, "setting": setting, "real_lr": "-",
+                        "schedule": "not trained: the shipped s2ld_core/weights/ibug68/hrld.pt "
+                        "(pretrained, shipped; hrld_source: shipped)"})
+            continue
         t = (
             cfg.train_config(stage, setting, real_lr=real)
             if stage == "stage2"
@@ -433,6 +439,13 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         help="train every network K times, with seeds seed..seed+K-1 (training only: the test data "
         "stay the same), each run in <out>/seed<s>; Table 1 shows mean ± sd over runs and the paper's "
         "ordering is judged with a t-interval over runs (over_runs.json, over_runs.md)",
+    )
+    parser.add_argument(
+        "--hrld-source",
+        choices=("train", "shipped"),
+        help="HR-LD for upscale + HR-LD and Table 5: 'train' it in the profile's budget or take the "
+        "'shipped' one (s2ld_core/weights/ibug68/hrld.pt; the quick profile's default, whose budget "
+        "is too small for HR-LD to converge)",
     )
     parser.add_argument("--pretrained-lightcnn", help="LightCNN weights for setting L5 (else L5 is not run)")
     parser.add_argument("--notebooks", help="folder with the notebooks (default: the checkout's notebooks/)")

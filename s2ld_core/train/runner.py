@@ -446,6 +446,7 @@ def run_training(
                 "epochs": state.epoch,
                 "seconds": round(state.seconds, 2),
                 "world_size": ctx.world,
+                "threads": torch.get_num_threads(),  # CPU results repeat bit for bit at one count
                 "device": str(device),
                 "checkpoint": str(final),
                 "warnings": blob.get("warnings", []),
