@@ -13,29 +13,52 @@ from .evaluation import study_detector
 from .training import TrainedModel
 
 
+def pretrained_lightcnn(value: str | None) -> tuple[str | None, str | None, str | None]:
+    """``verification.pretrained`` read: ``(path, label, skip_reason)``.
+
+    ``"shipped"`` is the LightCNN-9 in ``s2ld_core/weights/lightcnn/`` (pretrained on rendered
+    identities by ``scripts/train_lightcnn.py``), labelled "pretrained, shipped"; a path is the user's
+    weights (e.g. the authors' CASIA-WebFace ones); empty means none, and L5 is not run.
+    """
+    from ..verification.lightcnn import SHIPPED_LIGHTCNN
+
+    if not value:
+        return None, None, "no pretrained weights"
+    if value == "shipped":
+        if not SHIPPED_LIGHTCNN.is_file():
+            return None, None, f"shipped LightCNN {SHIPPED_LIGHTCNN} not in this installation"
+        return str(SHIPPED_LIGHTCNN), "pretrained, shipped: LightCNN-9 on rendered identities", None
+    path = Path(value).expanduser()
+    if not path.exists():
+        return None, None, f"pretrained weights {value} not found"
+    return str(path), f"pretrained: {path.name}", None
+
+
 def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel):
     """Table 3a's settings plus the two baselines, as :class:`~.analysis.VerificationSetting` s.
 
     L1–L3 align with G2 from S2, S3, S4 (main G1); L4 with the S4 built on a G1 that also learnt the
-    target LR; L5 is L4 with a pretrained LightCNN, run only when ``verification.pretrained`` names a
-    file (the paper's CASIA-WebFace weights cannot be shipped).
+    target LR; L5 is L4 with a pretrained LightCNN (fine-tuned on the same faces as L4's, with the
+    same schedule), run when ``verification.pretrained`` names weights: ``"shipped"`` (the quick and
+    standard profiles: the LightCNN-9 shipped in the package) or a file (the paper's CASIA-WebFace
+    weights cannot be shipped). L5's network takes the layout the weights were trained in
+    (:func:`~s2ld_core.verification.lightcnn.pretrained_arch`).
     """
     from ..inference import UpscaleHRLDBaseline
+    from ..verification.lightcnn import pretrained_arch
     from .analysis import VerificationSetting
 
     def det(key: str):
         return study_detector(study, models[key].checkpoint)
 
-    pretrained = study.cfg.verification.pretrained
-    l5_skip = None
-    if not pretrained:
-        l5_skip = "no pretrained weights"
-    elif not Path(pretrained).expanduser().exists():
-        l5_skip = f"pretrained weights {pretrained} not found"
+    pretrained, label, l5_skip = pretrained_lightcnn(study.cfg.verification.pretrained)
     s4_target = models["S4_target"]
     l4_skip = None
     if s4_target.checkpoint == models["S4"].checkpoint:
         l4_skip = "same as L3: the main G1 already learns from the target LR"
+    l5_config = None
+    if pretrained is not None:
+        l5_config = dataclasses.replace(lightcnn_config(study), **pretrained_arch(pretrained))
     return [
         VerificationSetting("baseline", "none (resize to 32²)", None),
         VerificationSetting(
@@ -54,11 +77,11 @@ def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld
         ),
         VerificationSetting(
             "L5",
-            "L4 + pretrained LightCNN",
+            f"L4's alignment + {label}" if label else "L4 + pretrained LightCNN",
             None if l5_skip else study_detector(study, s4_target.checkpoint),
-            pretrained=None if l5_skip else str(Path(pretrained).expanduser()),
+            pretrained=pretrained,
             skip_reason=l5_skip,
-            config=dataclasses.replace(lightcnn_config(study), disabled_pools=None),
+            config=l5_config,
         ),
     ]
 
@@ -72,6 +95,8 @@ def lightcnn_config(study: Study):
         epochs=v.epochs,
         batch_size=v.batch_size,
         lr=v.lr,
+        optimizer=v.optimizer,
+        norm=v.norm,
         disabled_pools=v.disabled_pools,
         seed=study.cfg.seed,
     )
