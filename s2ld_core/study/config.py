@@ -145,7 +145,8 @@ class StudyConfig(YamlConfig):
         if self.verification.epochs < 1:
             raise ValueError(f"verification.epochs must be >= 1, got {self.verification.epochs}")
         if self.verification.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"verification.optimizer must be 'adam' or 'sgd', got {self.verification.optimizer!r}")
+            raise ValueError(
+                f"verification.optimizer must be 'adam' or 'sgd', got {self.verification.optimizer!r}")
         if self.verification.norm not in ("batch", "none"):
             raise ValueError(f"verification.norm must be 'batch' or 'none', got {self.verification.norm!r}")
 
