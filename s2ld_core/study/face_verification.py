@@ -120,11 +120,27 @@ def verification_verdict(results: Mapping[str, Mapping[str, Any]]) -> str:
             f"* L3 vs no alignment: {top['L3']:.1f}% vs {top['baseline']:.1f}% — alignment "
             f"{'helps' if ok else 'does not help'} here"
         )
-    n_probe = next((r.get("num_probes") for r in results.values() if r.get("status") == "ok"), None)
-    note = (
-        f"\n\nEach figure rests on {n_probe} probes; with so few, differences of a few points are "
-        "within chance."
-        if n_probe
-        else ""
-    )
+    base = "L4" if "L4" in top else "L3"
+    if "L5" in top and base in top:
+        ok = top["L5"] > top[base]
+        lines.append(
+            f"* L5 (pretrained LightCNN) vs {base}: {top['L5']:.1f}% vs {top[base]:.1f}% — pretraining "
+            f"{'helps' if ok else 'does not help'} here"
+        )
+    ok_rows = {k: r for k, r in results.items() if r.get("status") == "ok"}
+    unlearnt = {k: r["train_accuracy"] for k, r in ok_rows.items() if r.get("train_accuracy", 1.0) < 0.9}
+    if unlearnt:
+        worst = ", ".join(f"{k} {100 * v:.0f}%" for k, v in unlearnt.items())
+        lines.append(f"* LightCNN did not fit its training faces in every setting ({worst} training "
+                     "accuracy, eval mode): those rows say little about alignment")
+    note = ""
+    if ok_rows:
+        rows = list(ok_rows.values())
+        note = f"\n\nEach figure rests on {rows[0].get('num_probes')} probes"
+        if all("top1_low" in r for r in rows):
+            half = max((r["top1_high"] - r["top1_low"]) / 2 for r in rows)
+            note += (f"; a top-1's 95 % interval spans up to ±{half:.1f} points: smaller differences are "
+                     "within chance.")
+        else:
+            note += "; differences of a few points are within chance."
     return "\n".join(lines) + note

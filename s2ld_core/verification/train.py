@@ -38,7 +38,7 @@ from s2ld_core.verification.lightcnn import (
     images_to_tensor,
     load_pretrained,
 )
-from s2ld_core.verification.protocol import half_split, identification_scores
+from s2ld_core.verification.protocol import half_split, identification_scores, wilson_interval
 
 __all__ = [
     "LightCNNConfig",
@@ -307,8 +307,9 @@ def evaluate_alignment_setting(
     detectors compared with the same seed see the same split. Returns :func:`identification_scores`'s
     dict plus ``flagged`` (train + test faces the aligner fell back on), ``flagged_train``,
     ``flagged_test``, ``num_classes``, ``final_train_accuracy`` (the last epoch's, on the fly),
-    ``train_accuracy`` (the finished network on its training faces, eval mode) and ``seconds`` (wall
-    clock, all steps).
+    ``train_accuracy`` (the finished network on its training faces, eval mode), ``top1_low`` and
+    ``top1_high`` (the top-1's 95 % Wilson interval over probes, in %) and ``seconds`` (wall clock,
+    all steps).
     """
     start = time.perf_counter()
     cfg = dataclasses.replace(config or LightCNNConfig(), input_size=size, seed=seed)
@@ -322,7 +323,9 @@ def evaluate_alignment_setting(
     scores = identification_scores(feats[probe_idx], [ids[i] for i in probe_idx], feats[gallery_idx],
                                    [ids[i] for i in gallery_idx], metric="cosine")
     final_acc = history["accuracy"][-1] if history["accuracy"] else float("nan")
+    lo, hi = wilson_interval(int(round(scores["top1"] / 100 * scores["num_probes"])), scores["num_probes"])
     scores.update(
+        top1_low=100 * lo, top1_high=100 * hi,
         flagged=flagged_train + flagged_test, flagged_train=flagged_train, flagged_test=flagged_test,
         num_classes=len(history["classes"]), final_train_accuracy=final_acc,
         train_accuracy=history["eval_accuracy"],
