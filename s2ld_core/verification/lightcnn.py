@@ -338,7 +338,9 @@ def load_pretrained(model: LightCNN, path: str | Path) -> dict[str, list[str]]:
     Every backbone tensor must be present with the model's shape — otherwise ``ValueError`` naming the
     file and the first offending key (a wrong variant, ``in_channels`` or ``disabled_pools`` /
     input size shows up here). The classifier (``fc2`` / ``head``) is specific to the training
-    identities, so a missing or mismatched one is skipped with a warning and keeps its fresh init.
+    identities, so a missing or mismatched one is skipped and keeps its fresh init — with a warning
+    when the file has a classifier that does not fit (a file without one, such as the shipped
+    backbone, is what L5 expects).
     """
     src = _read_state_dict(path)
     own = model.state_dict()
@@ -356,8 +358,9 @@ def load_pretrained(model: LightCNN, path: str | Path) -> dict[str, list[str]]:
         else:
             raise ValueError(f"{path}: weight {key!r} has shape {tuple(theirs.shape)}, the model needs "
                              f"{tuple(tensor.shape)} (check variant, in_channels and input size/pools)")
-    if skipped:
-        warnings.warn(f"{path}: classifier weights {skipped} do not fit this model and were skipped",
+    mismatched = [k for k in skipped if k in src]
+    if mismatched:
+        warnings.warn(f"{path}: classifier weights {mismatched} do not fit this model and were skipped",
                       stacklevel=2)
     model.load_state_dict(loaded, strict=False)
     unused = sorted(set(src) - set(loaded) - set(skipped))
