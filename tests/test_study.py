@@ -425,3 +425,23 @@ def test_g1_learns_the_target_domain_in_quick_and_standard_and_lfw_in_paper():
     assert study_config("paper").g1_real_lr == "lfw"
     plan = [row["run"] for row in runner.training_plan(study_config())]
     assert "G1_target" not in plan  # one domain: one G1, and L4's S4 is S4
+
+
+def test_quick_and_standard_train_lightcnn_long_enough_and_give_l5_the_shipped_network():
+    from s2ld_core.study.face_verification import pretrained_lightcnn
+
+    for profile in ("quick", "standard"):
+        cfg = study_config(profile)
+        v, d = cfg.verification, cfg.data_config()
+        faces = d.embedded_pool_identities * d.embedded_pool_images_per_identity
+        steps = v.epochs * -(-faces // v.batch_size)
+        assert steps >= 200, profile  # 40 steps (issue 27) left LightCNN near chance
+        assert (v.norm, v.optimizer, v.pretrained) == ("batch", "adam", "shipped")
+    assert study_config("paper").verification.pretrained is None  # the paper's L5 needs CASIA weights
+    path, label, skip = pretrained_lightcnn("shipped")
+    assert Path(path).is_file() and label.startswith("pretrained, shipped") and skip is None
+    assert pretrained_lightcnn(None)[2] == "no pretrained weights"
+    assert "not found" in pretrained_lightcnn("/nonexistent/lcnn.pt")[2]
+    assert runner.resolve_study(_args("--out", "x")).verification.pretrained == "shipped"
+    off = runner.resolve_study(_args("--out", "x", "--pretrained-lightcnn", ""))
+    assert off.verification.pretrained == ""  # L5 turned off

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -16,12 +18,18 @@ from s2ld_core.verification.align import (
     estimate_affine,
     estimate_similarity,
 )
-from s2ld_core.verification.lightcnn import MFM, LightCNNArch, build_lightcnn, load_pretrained
+from s2ld_core.verification.lightcnn import (
+    MFM,
+    LightCNNArch,
+    build_lightcnn,
+    load_pretrained,
+)
 from s2ld_core.verification.protocol import (
     half_split,
     identification_scores,
     similarity_matrix,
     tinyface_protocol,
+    wilson_interval,
 )
 from s2ld_core.verification.train import (
     LightCNNConfig,
@@ -301,7 +309,8 @@ def test_tiny_training_separates_colour_identities():
 def test_divergence_and_nan_features_raise():
     x, y = _colour_faces(2, seed=0)
     with pytest.raises(FloatingPointError, match="diverged"):
-        train_lightcnn(x, y, LightCNNConfig(epochs=3, batch_size=4, lr=1e6, in_channels=3), progress=False)
+        train_lightcnn(x, y, LightCNNConfig(epochs=3, batch_size=4, lr=1e6, in_channels=3, optimizer="sgd",
+                                           norm="none"), progress=False)
     feats = np.ones((2, 4))
     feats[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
@@ -330,3 +339,125 @@ def test_evaluate_alignment_setting_runs_end_to_end():
     assert out["num_probes"] == 4 and out["gallery_size"] == 4 and out["num_classes"] == 4
     base = evaluate_alignment_setting(None, train_x, train_y, test_x, test_y, cfg, progress=False)
     assert base["flagged"] == 0
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(3, 0)
+
+
+# ---------------------------------------------------------------- learning on rendered faces
+
+
+@pytest.fixture(scope="module")
+def ten_rendered_identities():
+    """10 renderer identities × 10 faces at 32² (plain resize of the 128² renders)."""
+    from s2ld_core.data.render import render_dataset
+
+    fs = render_dataset(range(900_000, 900_010), 10, seed=0)
+    faces = np.stack([resize_image(im, 32, interpolation=cv2.INTER_AREA)[0] for im in fs.images])
+    return faces, fs.identity.tolist()
+
+
+def test_lightcnn_overfits_ten_rendered_identities_quickly(ten_rendered_identities):
+    """The overfit check behind issue 27 (the study's LightCNN ended at 6.6 % training accuracy): with
+    BatchNorm in its MFMs and Adam (the defaults) it must fit 100 faces of 10 identities in 40 steps."""
+    x, ids = ten_rendered_identities
+    cfg = LightCNNConfig(epochs=8, batch_size=20, disabled_pools=0, dropout=0.0, seed=0)
+    model, history = train_lightcnn(x, ids, cfg, progress=False)
+    assert history["loss"][-1] < history["loss"][0] / 4
+    assert history["eval_accuracy"] >= 0.95, history
+
+
+def test_batches_never_leave_one_face_alone():
+    from s2ld_core.verification.train import batches
+
+    order = torch.arange(65)
+    parts = batches(order, 32)
+    assert [len(p) for p in parts] == [32, 33] and torch.equal(torch.cat(parts), order)
+    assert [len(p) for p in batches(torch.arange(64), 32)] == [32, 32]
+    assert [len(p) for p in batches(torch.arange(1), 32)] == [1]
+    x, y = _colour_faces(3, seed=0)  # 12 faces, batch 11: the lone 12th joins the first batch
+    _, history = train_lightcnn(x[:12], y[:12], LightCNNConfig(epochs=1, batch_size=11, in_channels=3),
+                                progress=False)
+    assert len(history["loss"]) == 1
+
+
+def test_pretrained_arch_reads_recorded_and_inferred_layouts(tmp_path):
+    from s2ld_core.verification.lightcnn import pretrained_arch
+
+    torch.manual_seed(0)
+    bn = build_lightcnn(LightCNNArch(num_classes=3, disabled_pools=0, norm="batch"))
+    torch.save(bn.state_dict(), tmp_path / "bn.pt")
+    assert pretrained_arch(tmp_path / "bn.pt") == {"variant": "9", "in_channels": 1, "disabled_pools": 0,
+                                                   "norm": "batch"}
+    authors = build_lightcnn(LightCNNArch(num_classes=3, disabled_pools=2))  # the paper's 8×8 fc1
+    torch.save({"state_dict": {f"module.{k}": v for k, v in authors.state_dict().items()}}, tmp_path / "a.pt")
+    assert pretrained_arch(tmp_path / "a.pt") == {"variant": "9", "in_channels": 1, "disabled_pools": 2,
+                                                  "norm": "none"}
+    assert pretrained_arch(tmp_path / "a.pt", input_size=128)["disabled_pools"] == 0
+    recorded = {"kind": "s2ld-lightcnn", "arch": {**LightCNNArch(disabled_pools=0, norm="batch").__dict__},
+                "state_dict": bn.state_dict()}
+    torch.save(recorded, tmp_path / "r.pt")
+    assert pretrained_arch(tmp_path / "r.pt")["pixel_range"] == "signed"
+    # a BatchNorm net loads its own weights and reproduces its embeddings
+    arch = {k: v for k, v in pretrained_arch(tmp_path / "r.pt").items() if k != "pixel_range"}
+    cfg = LightCNNConfig(epochs=1, **arch)
+    fresh = build_lightcnn(cfg.arch(5))
+    with pytest.warns(UserWarning, match="fc2"):  # 3 classes there, 5 here
+        load_pretrained(fresh, tmp_path / "r.pt")
+    x = torch.randn(3, 1, 32, 32)
+    torch.testing.assert_close(fresh.eval().embed(x), bn.eval().embed(x))
+
+
+def test_shipped_lightcnn_loads_and_records_how_it_was_made():
+    from s2ld_core.checkpoints import safe_torch_load
+    from s2ld_core.verification.lightcnn import SHIPPED_LIGHTCNN, pretrained_arch, shipped_lightcnn
+
+    path = shipped_lightcnn()
+    assert path == SHIPPED_LIGHTCNN and path.stat().st_size < 8_000_000
+    blob = safe_torch_load(path, what="LightCNN")
+    assert blob["kind"] == "s2ld-lightcnn" and "scripts/train_lightcnn.py" in blob["recipe"]["script"]
+    assert not any(k.startswith(("fc2.", "head.")) for k in blob["state_dict"])  # no classifier shipped
+    assert blob["metrics"]["train_accuracy"] >= 0.9 and blob["metrics"]["num_probes"] >= 400
+    arch = pretrained_arch(path)
+    model = build_lightcnn(LightCNNConfig(**arch).arch(7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no classifier in the file: nothing to warn about
+        report = load_pretrained(model, path)
+    assert report["skipped"] == ["fc2.weight", "fc2.bias"]
+    emb = model.eval().embed(torch.zeros(2, 1, 32, 32))
+    assert emb.shape == (2, 256) and torch.isfinite(emb).all()
+
+
+def test_train_lightcnn_script_trains_resumes_and_ships(tmp_path, capsys, monkeypatch):
+    """scripts/train_lightcnn.py end to end at toy size: a resumable checkpoint per epoch, and the
+    shipped file (float16 backbone, no classifier) loads through pretrained_arch/load_pretrained."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from s2ld_core.checkpoints import safe_torch_load
+    from s2ld_core.verification.lightcnn import pretrained_arch
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("train_lightcnn", root / "scripts" / "train_lightcnn.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "train_lightcnn", script)  # its dataclass looks itself up there
+    spec.loader.exec_module(script)
+    out, work = tmp_path / "w.pt", tmp_path / "work"
+    argv = ["--out", str(out), "--work", str(work), "--identities", "4", "--images-per-identity", "3",
+            "--views", "1", "--heldout-identities", "3", "--heldout-images", "2", "--target-identities", "3",
+            "--batch-size", "6", "--epochs", "1"]
+    assert script.main(argv) == 0
+    assert safe_torch_load(work / "checkpoint.pt")["epoch"] == 1
+    assert script.main([*argv[:-1], "2", "--resume"]) == 0
+    assert "resumed after epoch 1" in capsys.readouterr().out
+    blob = safe_torch_load(out)
+    assert blob["metrics"]["num_probes"] == 3 and blob["recipe"]["epochs"] == 2
+    assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
+    model = build_lightcnn(LightCNNConfig(**pretrained_arch(out)).arch(4))
+    assert load_pretrained(model, out)["skipped"] == ["fc2.weight", "fc2.bias"]

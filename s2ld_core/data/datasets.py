@@ -33,6 +33,9 @@ from .images import IMAGE_EXTENSIONS, MAX_CROP_SIDE, read_rgb
 # Identity ranges of the three embedded roles; far apart so they can never meet.
 TRAIN_ID_BASE, POOL_ID_BASE, TEST_ID_BASE = 0, 100_000, 200_000
 VALIDATION_ID_BASE = 50_000  # choices (e.g. the default decoding) are made here, never on a test set
+# the shipped LightCNN's training and held-out identities (scripts/train_lightcnn.py); 300k and 400k
+# are the realism meter's and its benchmark's
+LIGHTCNN_ID_BASE, LIGHTCNN_HELDOUT_ID_BASE = 600_000, 700_000
 
 
 @dataclass

@@ -187,6 +187,8 @@ def describe(study: Study) -> str:
         None: "first two max-pools disabled at 32² (the paper's)",
         0: "all four max-pools kept (cheaper than the paper's two disabled)",
     }
+    l5 = {"shipped": "the shipped LightCNN-9 (pretrained, shipped)", "": "nothing (L5 not run)",
+          None: "nothing (L5 not run)"}.get(v.pretrained, f"`{v.pretrained}`")
     return (
         f"**Run** `{study.root}` · profile **{c.profile}** · seed {c.seed}"
         + (f" (training seed {c.training_seed})" if c.training_seed != c.seed else "")
@@ -194,8 +196,10 @@ def describe(study: Study) -> str:
         f"* labelled HR faces: `{c.hr_data}` (schema `{c.schema}`); target LR (D3, L4): `{c.target_lr}`; "
         f"real LR for the main G1: `{c.g1_real_lr}`\n"
         f"* G1/D1: {sched(s1)}\n* G2 (S1–S4): {sched(s2)}\n* HR-LD: {hrld}\n"
-        f"* LightCNN-{v.variant}: {v.epochs} epochs, batch {v.batch_size}, "
-        f"{pools.get(v.disabled_pools, f'{v.disabled_pools} pools disabled')}\n"
+        f"* LightCNN-{v.variant}: {v.epochs} epochs, batch {v.batch_size}, {v.optimizer} {v.lr:g}, "
+        f"{'BatchNorm in every MFM' if v.norm == 'batch' else 'no normalisation'}, "
+        f"{pools.get(v.disabled_pools, f'{v.disabled_pools} pools disabled')}; L5 starts from "
+        f"{l5}\n"
         f"* output: {'static (batch run)' if study.static else 'interactive widgets'}"
     )
 

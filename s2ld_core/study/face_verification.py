@@ -13,29 +13,52 @@ from .evaluation import study_detector
 from .training import TrainedModel
 
 
+def pretrained_lightcnn(value: str | None) -> tuple[str | None, str | None, str | None]:
+    """``verification.pretrained`` read: ``(path, label, skip_reason)``.
+
+    ``"shipped"`` is the LightCNN-9 in ``s2ld_core/weights/lightcnn/`` (pretrained on rendered
+    identities by ``scripts/train_lightcnn.py``), labelled "pretrained, shipped"; a path is the user's
+    weights (e.g. the authors' CASIA-WebFace ones); empty means none, and L5 is not run.
+    """
+    from ..verification.lightcnn import SHIPPED_LIGHTCNN
+
+    if not value:
+        return None, None, "no pretrained weights"
+    if value == "shipped":
+        if not SHIPPED_LIGHTCNN.is_file():
+            return None, None, f"shipped LightCNN {SHIPPED_LIGHTCNN} not in this installation"
+        return str(SHIPPED_LIGHTCNN), "pretrained, shipped: LightCNN-9 on rendered identities", None
+    path = Path(value).expanduser()
+    if not path.exists():
+        return None, None, f"pretrained weights {value} not found"
+    return str(path), f"pretrained: {path.name}", None
+
+
 def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld: TrainedModel):
     """Table 3a's settings plus the two baselines, as :class:`~.analysis.VerificationSetting` s.
 
     L1–L3 align with G2 from S2, S3, S4 (main G1); L4 with the S4 built on a G1 that also learnt the
-    target LR; L5 is L4 with a pretrained LightCNN, run only when ``verification.pretrained`` names a
-    file (the paper's CASIA-WebFace weights cannot be shipped).
+    target LR; L5 is L4 with a pretrained LightCNN (fine-tuned on the same faces as L4's, with the
+    same schedule), run when ``verification.pretrained`` names weights: ``"shipped"`` (the quick and
+    standard profiles: the LightCNN-9 shipped in the package) or a file (the paper's CASIA-WebFace
+    weights cannot be shipped). L5's network takes the layout the weights were trained in
+    (:func:`~s2ld_core.verification.lightcnn.pretrained_arch`).
     """
     from ..inference import UpscaleHRLDBaseline
+    from ..verification.lightcnn import pretrained_arch
     from .analysis import VerificationSetting
 
     def det(key: str):
         return study_detector(study, models[key].checkpoint)
 
-    pretrained = study.cfg.verification.pretrained
-    l5_skip = None
-    if not pretrained:
-        l5_skip = "no pretrained weights"
-    elif not Path(pretrained).expanduser().exists():
-        l5_skip = f"pretrained weights {pretrained} not found"
+    pretrained, label, l5_skip = pretrained_lightcnn(study.cfg.verification.pretrained)
     s4_target = models["S4_target"]
     l4_skip = None
     if s4_target.checkpoint == models["S4"].checkpoint:
         l4_skip = "same as L3: the main G1 already learns from the target LR"
+    l5_config = None
+    if pretrained is not None:
+        l5_config = dataclasses.replace(lightcnn_config(study), **pretrained_arch(pretrained))
     return [
         VerificationSetting("baseline", "none (resize to 32²)", None),
         VerificationSetting(
@@ -54,11 +77,11 @@ def verification_settings(study: Study, models: Mapping[str, TrainedModel], hrld
         ),
         VerificationSetting(
             "L5",
-            "L4 + pretrained LightCNN",
+            f"L4's alignment + {label}" if label else "L4 + pretrained LightCNN",
             None if l5_skip else study_detector(study, s4_target.checkpoint),
-            pretrained=None if l5_skip else str(Path(pretrained).expanduser()),
+            pretrained=pretrained,
             skip_reason=l5_skip,
-            config=dataclasses.replace(lightcnn_config(study), disabled_pools=None),
+            config=l5_config,
         ),
     ]
 
@@ -72,6 +95,8 @@ def lightcnn_config(study: Study):
         epochs=v.epochs,
         batch_size=v.batch_size,
         lr=v.lr,
+        optimizer=v.optimizer,
+        norm=v.norm,
         disabled_pools=v.disabled_pools,
         seed=study.cfg.seed,
     )
@@ -95,11 +120,27 @@ def verification_verdict(results: Mapping[str, Mapping[str, Any]]) -> str:
             f"* L3 vs no alignment: {top['L3']:.1f}% vs {top['baseline']:.1f}% — alignment "
             f"{'helps' if ok else 'does not help'} here"
         )
-    n_probe = next((r.get("num_probes") for r in results.values() if r.get("status") == "ok"), None)
-    note = (
-        f"\n\nEach figure rests on {n_probe} probes; with so few, differences of a few points are "
-        "within chance."
-        if n_probe
-        else ""
-    )
+    base = "L4" if "L4" in top else "L3"
+    if "L5" in top and base in top:
+        ok = top["L5"] > top[base]
+        lines.append(
+            f"* L5 (pretrained LightCNN) vs {base}: {top['L5']:.1f}% vs {top[base]:.1f}% — pretraining "
+            f"{'helps' if ok else 'does not help'} here"
+        )
+    ok_rows = {k: r for k, r in results.items() if r.get("status") == "ok"}
+    unlearnt = {k: r["train_accuracy"] for k, r in ok_rows.items() if r.get("train_accuracy", 1.0) < 0.9}
+    if unlearnt:
+        worst = ", ".join(f"{k} {100 * v:.0f}%" for k, v in unlearnt.items())
+        lines.append(f"* LightCNN did not fit its training faces in every setting ({worst} training "
+                     "accuracy, eval mode): those rows say little about alignment")
+    note = ""
+    if ok_rows:
+        rows = list(ok_rows.values())
+        note = f"\n\nEach figure rests on {rows[0].get('num_probes')} probes"
+        if all("top1_low" in r for r in rows):
+            half = max((r["top1_high"] - r["top1_low"]) / 2 for r in rows)
+            note += (f"; a top-1's 95 % interval spans up to ±{half:.1f} points: smaller differences are "
+                     "within chance.")
+        else:
+            note += "; differences of a few points are within chance."
     return "\n".join(lines) + note

@@ -91,14 +91,14 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
         "hrld_source": getattr(args, "hrld_source", None),
     }
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
-    if args.pretrained_lightcnn:
+    if args.pretrained_lightcnn is not None:  # '' too: it turns the profile's shipped default off
         overrides = merge(overrides, {"verification": {"pretrained": args.pretrained_lightcnn}})
     overrides["run_dir"] = args.out or overrides.get("run_dir") or f"reports/{profile}"
     cfg = study_config(profile, **overrides)
     cfg.run_dir = str(Path(cfg.run_dir).expanduser().resolve())
     for name in ("hr_data", "target_lr", "g1_real_lr"):
         setattr(cfg, name, _absolute_if_path(getattr(cfg, name)))
-    if cfg.verification.pretrained:
+    if cfg.verification.pretrained and cfg.verification.pretrained != "shipped":
         cfg.verification.pretrained = str(Path(cfg.verification.pretrained).expanduser().resolve())
     return cfg
 
@@ -447,7 +447,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         "'shipped' one (s2ld_core/weights/ibug68/hrld.pt; the quick profile's default, whose budget "
         "is too small for HR-LD to converge)",
     )
-    parser.add_argument("--pretrained-lightcnn", help="LightCNN weights for setting L5 (else L5 is not run)")
+    parser.add_argument("--pretrained-lightcnn",
+                        help="LightCNN weights for setting L5: a file, 'shipped' (the package's LightCNN-9, "
+                        "the quick and standard profiles' default) or '' (L5 not run)")
     parser.add_argument("--notebooks", help="folder with the notebooks (default: the checkout's notebooks/)")
     parser.add_argument(
         "--force",

@@ -34,10 +34,16 @@ __all__ = [
     "init_mfm_weights",
     "images_to_tensor",
     "load_pretrained",
+    "pretrained_arch",
+    "shipped_lightcnn",
+    "CLASSIFIER_PREFIXES",
+    "SHIPPED_LIGHTCNN",
 ]
 
 _NUM_POOLS = 4
-_CLASSIFIER_PREFIXES = ("fc2.", "head.")
+CLASSIFIER_PREFIXES = ("fc2.", "head.")  # identity-specific: never part of shipped weights
+# LightCNN-9 at 32² pretrained on rendered identities (scripts/train_lightcnn.py; README.md beside it)
+SHIPPED_LIGHTCNN = Path(__file__).resolve().parents[1] / "weights" / "lightcnn" / "lightcnn9_32.pt"
 
 
 @dataclass
@@ -48,7 +54,10 @@ class LightCNNArch:
     identity (the paper: 2 at 32×32; the original: 0 at 128×128). ``head``: ``softmax`` (a linear
     classifier, the original) or ``arcface`` (additive angular margin, Deng et al. 2019).
     ``pixel_range``: ``signed`` maps uint8 to [-1, 1] (the project's convention); ``unit`` to [0, 1],
-    what the authors' published weights were trained on.
+    what the authors' published weights were trained on. ``norm``: ``none`` (the original: no
+    normalisation, so the authors' weights load) or ``batch`` (BatchNorm on every MFM's ``2·out``
+    responses before the max), which lets a from-scratch net learn at the step counts a small set
+    affords — see :func:`init_mfm_weights`.
     """
 
     variant: str = "9"
@@ -62,6 +71,7 @@ class LightCNNArch:
     margin_scale: float = 30.0
     dropout: float = 0.5
     pixel_range: str = "signed"
+    norm: str = "none"
 
     def __post_init__(self) -> None:
         if self.variant not in ("9", "29"):
@@ -72,6 +82,8 @@ class LightCNNArch:
             raise ValueError(f"LightCNN in_channels must be 1 or 3, got {self.in_channels}")
         if not 0 <= self.disabled_pools <= _NUM_POOLS:
             raise ValueError(f"disabled_pools must be in 0..{_NUM_POOLS}, got {self.disabled_pools}")
+        if self.norm not in ("none", "batch"):
+            raise ValueError(f"LightCNN norm must be 'none' or 'batch', got {self.norm!r}")
         if self.pixel_range not in ("signed", "unit"):
             raise ValueError(f"pixel_range must be 'signed' or 'unit', got {self.pixel_range!r}")
         if self.feature_size() < 1:
@@ -93,26 +105,31 @@ class MFM(nn.Module):
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, padding: int = 1,
-                 linear: bool = False) -> None:
+                 linear: bool = False, norm: bool = False) -> None:
         super().__init__()
         self.out_channels = out_ch
         if linear:
-            self.filter: nn.Module = nn.Linear(in_ch, 2 * out_ch)
+            self.filter: nn.Module = nn.Linear(in_ch, 2 * out_ch, bias=not norm)
         else:
-            self.filter = nn.Conv2d(in_ch, 2 * out_ch, kernel_size=kernel, stride=stride, padding=padding)
+            self.filter = nn.Conv2d(in_ch, 2 * out_ch, kernel_size=kernel, stride=stride, padding=padding,
+                                    bias=not norm)
+        # BatchNorm before the max (both halves normalised alike, so the competition stays fair)
+        bn = nn.BatchNorm1d if linear else nn.BatchNorm2d
+        self.norm: nn.Module = bn(2 * out_ch) if norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = torch.split(self.filter(x), self.out_channels, dim=1)
+        a, b = torch.split(self.norm(self.filter(x)), self.out_channels, dim=1)
         return torch.max(a, b)
 
 
 class Group(nn.Module):
     """A 1×1 MFM (a cheap "network in network" mixing) followed by a k×k MFM."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, padding: int = 1) -> None:
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, padding: int = 1,
+                 norm: bool = False) -> None:
         super().__init__()
-        self.conv_a = MFM(in_ch, in_ch, 1, 1, 0)
-        self.conv = MFM(in_ch, out_ch, kernel, stride, padding)
+        self.conv_a = MFM(in_ch, in_ch, 1, 1, 0, norm=norm)
+        self.conv = MFM(in_ch, out_ch, kernel, stride, padding, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(self.conv_a(x))
@@ -121,10 +138,10 @@ class Group(nn.Module):
 class ResBlock(nn.Module):
     """The 29-layer net's residual block: two 3×3 MFMs and an identity shortcut."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, norm: bool = False) -> None:
         super().__init__()
-        self.conv1 = MFM(channels, channels)
-        self.conv2 = MFM(channels, channels)
+        self.conv1 = MFM(channels, channels, norm=norm)
+        self.conv2 = MFM(channels, channels, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(x)) + x
@@ -175,10 +192,11 @@ class LightCNN(nn.Module):
     def __init__(self, arch: LightCNNArch) -> None:
         super().__init__()
         self.arch = arch
+        self.bn = arch.norm == "batch"
 
     def _build_heads(self) -> None:
         flat = 128 * self.arch.feature_size() ** 2
-        setattr(self, self.embedding_layer, MFM(flat, self.arch.embedding_dim, linear=True))
+        setattr(self, self.embedding_layer, MFM(flat, self.arch.embedding_dim, linear=True, norm=self.bn))
         if self.arch.head == "softmax":
             self.fc2 = nn.Linear(self.arch.embedding_dim, self.arch.num_classes)
         else:
@@ -212,15 +230,16 @@ class LightCNN9(LightCNN):
 
     def __init__(self, arch: LightCNNArch) -> None:
         super().__init__(arch)
+        bn = self.bn
         self.features = nn.Sequential(
-            MFM(arch.in_channels, 48, 5, 1, 2),
+            MFM(arch.in_channels, 48, 5, 1, 2, norm=bn),
             _pool(0, arch),
-            Group(48, 96),
+            Group(48, 96, norm=bn),
             _pool(1, arch),
-            Group(96, 192),
+            Group(96, 192, norm=bn),
             _pool(2, arch),
-            Group(192, 128),
-            Group(128, 128),
+            Group(192, 128, norm=bn),
+            Group(128, 128, norm=bn),
             _pool(3, arch),
         )
         self._build_heads()
@@ -236,18 +255,19 @@ class LightCNN29(LightCNN):
 
     def __init__(self, arch: LightCNNArch, layers: tuple[int, int, int, int] = (1, 2, 3, 4)) -> None:
         super().__init__(arch)
-        self.conv1 = MFM(arch.in_channels, 48, 5, 1, 2)
+        bn = self.bn
+        self.conv1 = MFM(arch.in_channels, 48, 5, 1, 2, norm=bn)
         self.pool1 = _pool(0, arch)
-        self.block1 = nn.Sequential(*[ResBlock(48) for _ in range(layers[0])])
-        self.group1 = Group(48, 96)
+        self.block1 = nn.Sequential(*[ResBlock(48, bn) for _ in range(layers[0])])
+        self.group1 = Group(48, 96, norm=bn)
         self.pool2 = _pool(1, arch)
-        self.block2 = nn.Sequential(*[ResBlock(96) for _ in range(layers[1])])
-        self.group2 = Group(96, 192)
+        self.block2 = nn.Sequential(*[ResBlock(96, bn) for _ in range(layers[1])])
+        self.group2 = Group(96, 192, norm=bn)
         self.pool3 = _pool(2, arch)
-        self.block3 = nn.Sequential(*[ResBlock(192) for _ in range(layers[2])])
-        self.group3 = Group(192, 128)
-        self.block4 = nn.Sequential(*[ResBlock(128) for _ in range(layers[3])])
-        self.group4 = Group(128, 128)
+        self.block3 = nn.Sequential(*[ResBlock(192, bn) for _ in range(layers[2])])
+        self.group3 = Group(192, 128, norm=bn)
+        self.block4 = nn.Sequential(*[ResBlock(128, bn) for _ in range(layers[3])])
+        self.group4 = Group(128, 128, norm=bn)
         self.pool4 = _pool(3, arch)
         self._build_heads()
 
@@ -318,13 +338,15 @@ def load_pretrained(model: LightCNN, path: str | Path) -> dict[str, list[str]]:
     Every backbone tensor must be present with the model's shape — otherwise ``ValueError`` naming the
     file and the first offending key (a wrong variant, ``in_channels`` or ``disabled_pools`` /
     input size shows up here). The classifier (``fc2`` / ``head``) is specific to the training
-    identities, so a missing or mismatched one is skipped with a warning and keeps its fresh init.
+    identities, so a missing or mismatched one is skipped and keeps its fresh init — with a warning
+    when the file has a classifier that does not fit (a file without one, such as the shipped
+    backbone, is what L5 expects).
     """
     src = _read_state_dict(path)
     own = model.state_dict()
     loaded, skipped = {}, []
     for key, tensor in own.items():
-        is_classifier = key.startswith(_CLASSIFIER_PREFIXES)
+        is_classifier = key.startswith(CLASSIFIER_PREFIXES)
         theirs = src.get(key)
         if theirs is not None and theirs.shape == tensor.shape:
             loaded[key] = theirs
@@ -336,9 +358,49 @@ def load_pretrained(model: LightCNN, path: str | Path) -> dict[str, list[str]]:
         else:
             raise ValueError(f"{path}: weight {key!r} has shape {tuple(theirs.shape)}, the model needs "
                              f"{tuple(tensor.shape)} (check variant, in_channels and input size/pools)")
-    if skipped:
-        warnings.warn(f"{path}: classifier weights {skipped} do not fit this model and were skipped",
+    mismatched = [k for k in skipped if k in src]
+    if mismatched:
+        warnings.warn(f"{path}: classifier weights {mismatched} do not fit this model and were skipped",
                       stacklevel=2)
     model.load_state_dict(loaded, strict=False)
     unused = sorted(set(src) - set(loaded) - set(skipped))
     return {"loaded": sorted(loaded), "skipped": skipped, "unused": unused}
+
+
+def shipped_lightcnn() -> Path:
+    """The LightCNN-9 shipped in the package (:data:`SHIPPED_LIGHTCNN`); ``FileNotFoundError`` if absent."""
+    if not SHIPPED_LIGHTCNN.is_file():
+        raise FileNotFoundError(f"{SHIPPED_LIGHTCNN}: no shipped LightCNN in this installation (make it "
+                                "with `python scripts/train_lightcnn.py`)")
+    return SHIPPED_LIGHTCNN
+
+
+def pretrained_arch(path: str | Path, input_size: int = 32) -> dict[str, object]:
+    """The architecture fields (``variant``, ``in_channels``, ``disabled_pools``, ``norm`` and, where the
+    file records it, ``pixel_range``) a LightCNN needs at ``input_size`` to load the weights in ``path``.
+
+    A file written by ``scripts/train_lightcnn.py`` records its architecture; for any other state dict
+    (e.g. the authors' published weights) it is read off the tensors: the variant from the layer names,
+    ``in_channels`` from the first convolution, BatchNorm from ``.norm.`` entries, and the pools from
+    ``fc1``'s width (``128 · side²`` inputs, so 8×8 at 32² means the paper's two disabled pools).
+    """
+    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and obj.get("kind") == "s2ld-lightcnn" and isinstance(obj.get("arch"), dict):
+        arch = obj["arch"]
+        if int(arch.get("input_size", input_size)) == input_size:
+            return {k: arch[k] for k in ("variant", "in_channels", "disabled_pools", "norm", "pixel_range")
+                    if k in arch}
+    state = _read_state_dict(path)
+    variant = "29" if any(k.startswith("conv1.") for k in state) else "9"
+    first = state.get("conv1.filter.weight" if variant == "29" else "features.0.filter.weight")
+    emb = state.get("fc.filter.weight" if variant == "29" else "fc1.filter.weight")
+    if first is None or emb is None:
+        raise ValueError(f"{path}: not a LightCNN state dict (no first convolution or embedding layer)")
+    side = math.isqrt(int(emb.shape[1]) // 128)
+    pools = [d for d in range(_NUM_POOLS + 1)
+             if LightCNNArch(input_size=input_size, disabled_pools=d).feature_size() == side]
+    if not pools:
+        raise ValueError(f"{path}: its embedding layer expects a {side}×{side} map, which no pool layout "
+                         f"gives at {input_size}×{input_size}")
+    norm = "batch" if any(".norm." in k for k in state) else "none"
+    return {"variant": variant, "in_channels": int(first.shape[1]), "disabled_pools": pools[0], "norm": norm}

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["similarity_matrix", "identification_scores", "tinyface_protocol", "half_split"]
+__all__ = ["similarity_matrix", "identification_scores", "tinyface_protocol", "half_split", "wilson_interval"]
 
 _CHUNK = 512  # probes scored at a time: bounds memory at CHUNK × gallery floats (TinyFace: ~150k)
 
@@ -159,3 +159,20 @@ def half_split(
         probes.extend(order[:half].tolist())
         gallery.extend(order[half:].tolist())
     return np.sort(np.array(probes, dtype=np.int64)), np.sort(np.array(gallery, dtype=np.int64))
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) of a proportion ``hits / n``, as fractions in [0, 1].
+
+    Unlike the normal approximation it stays inside [0, 1] and is sound near 0 % and 100 %, where a
+    top-1 rate on a few hundred probes often lies.
+    """
+    if n <= 0:
+        raise ValueError(f"wilson_interval needs n >= 1, got {n}")
+    if not 0 <= hits <= n:
+        raise ValueError(f"wilson_interval: hits must be in 0..{n}, got {hits}")
+    p = hits / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
