@@ -1,7 +1,7 @@
 """Compare two candidates over several training runs of ``scripts/train_weights.py``:
 
     .venv/bin/python scripts/compare_over_runs.py --runs runs/sweep/s0 runs/sweep/s1 runs/sweep/s2 \
-        --left S4 --right S1 --out results/real-faces/s4_vs_s1_over_runs.json
+        --left S4 --right S1 --out results/real-face-training/s4_vs_s1_over_runs.json
 
 Each run folder holds an ``evaluation.json`` (NME % (box) of every candidate on every check set, raw
 and shape-model decoding). The figure compared is the shape-model ("pdm") one, the decoding that is
