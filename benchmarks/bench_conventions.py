@@ -9,7 +9,8 @@ Two questions, one script:
   bound to a convention), the **jaw width ratio** (predicted ``|p0 − p16|`` over the labelled one,
   median over faces) and the **mouth offset** (mean height of the 20 mouth points, predicted minus
   labelled, in % of the face size ``√(w·h)`` of the labelled points; positive is lower). dlib's
-  predictor gets the same box on the ×4-upscaled shrunk photo (it wrote these labels: favoured).
+  predictor gets the same box on the ×4-upscaled shrunk photo (it wrote these labels: favoured);
+  the shipped model's mean shape in the same crop is the floor.
 * **The renderer's conventions.** The rendered training faces' 68 points beside real labels (the
   HR teacher's pseudo-labels on real faces, ``runs/real-faces-68``, and PASCAL's human labels), each
   shape put in an eye frame (outer eye corners level, their distance 1): jaw width, chin, mouth and
@@ -182,9 +183,10 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=str(ROOT / "reports/benchmarks/conventions.json"))
     args = p.parse_args(argv)
 
-    from s2ld_core.inference import LandmarkDetector
+    from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline, shipped_weights
 
-    detectors = {}
+    # the floor: the shipped model's training mean shape, placed in the same labelled box
+    detectors = {"mean shape": MeanShapeBaseline.from_checkpoint(shipped_weights("ibug68"))}
     if not args.checkpoint:
         detectors["s2ld (shipped)"] = LandmarkDetector.pretrained("ibug68")
     for i, ck in enumerate(args.checkpoint):
