@@ -65,6 +65,18 @@ def canvas_state(page, selector: str = "#annot-canvas canvas") -> dict:
     return page.locator(selector).evaluate("c => c.s2ldState ? c.s2ldState() : null") or {}
 
 
+def download_export(page, button: str, target: Path) -> Path:
+    """Click the export ``button`` (e.g. ``#btn-export-coco``), then the download link it makes, and
+    save what the browser downloads as ``target``."""
+    page.locator(button).click()
+    link = page.locator("#download a").first
+    link.wait_for(timeout=30_000)
+    with page.expect_download() as info:
+        link.click()
+    info.value.save_as(target)
+    return target
+
+
 def wait_canvas(page, key: str | None = None, timeout: float = 60.0) -> dict:
     """Wait until the canvas shows an image (``key``, if given) and has laid it out; its state."""
     loc = page.locator("#annot-canvas canvas")
@@ -226,12 +238,7 @@ def _annotator_tour(page, out: Path, folder: Path, tour: bool) -> list[Path]:
     shots.append(_shoot(page, out / "annot_import.png"))
     # a download: the COCO export
     page.get_by_text("Export and download").click()
-    page.locator("#btn-export-coco").click()
-    link = page.locator("#download a").first
-    link.wait_for(timeout=30_000)
-    with page.expect_download() as info:
-        link.click()
-    info.value.save_as(out / "downloaded.coco.json")
+    download_export(page, "#btn-export-coco", out / "downloaded.coco.json")
     shots.append(_shoot(page, out / "annot_download.png"))
     return shots
 

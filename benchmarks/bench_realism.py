@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from s2ld_core.atomic import atomic_write_json  # noqa: E402
 from s2ld_core.data.external import pascal_xml_files  # noqa: E402
 from s2ld_core.data.realism import (  # noqa: E402
     DETECTOR_FRAMING,
@@ -198,9 +199,7 @@ def main_real_colour(args) -> int:
     }
     path = Path(args.out or ROOT / "results" / "realism_real_colour.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    atomic_write_json(path, payload)
     print(f"wrote {path} ({payload['seconds']:.0f} s)")
     return 0
 
@@ -346,9 +345,7 @@ def main(argv=None) -> int:
         "load_average": os.getloadavg(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    atomic_write_json(path, payload)
     print(f"wrote {path} and {args.figure}")
     return 0
 

@@ -14,6 +14,7 @@ import pytest
 from annotator.screenshots import (
     CHROMIUM,
     canvas_state,
+    download_export,
     free_port,
     launch_chromium,
     screen_point,
@@ -120,13 +121,7 @@ def test_two_faces_a_box_then_points_each_and_the_coco_download(served):
     wait_until(lambda: _entry(path, "b_pair.png")["status"] == "done", what="the image done")
 
     page.get_by_text("Export and download").click()
-    page.locator("#btn-export-coco").click()
-    link = page.locator("#download a").first
-    link.wait_for(timeout=30_000)
-    with page.expect_download() as info:
-        link.click()
-    target = tmp / "downloaded.coco.json"
-    info.value.save_as(target)
+    target = download_export(page, "#btn-export-coco", tmp / "downloaded.coco.json")
     doc = json.loads(target.read_text())
     # each face is one annotation whose bbox is its box, in COCO's continuous coordinates (+0.5)
     assert [a["bbox"] for a in doc["annotations"]] == [[1.0, 1.0, 23.0, 23.0], [26.0, 1.0, 23.0, 23.0]]
