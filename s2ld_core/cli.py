@@ -52,6 +52,7 @@ _TRAIN_OVERRIDES = {
 def _train_config(args: argparse.Namespace, stage: str):
     """The profile's (or ``--config``'s) training configuration with the given options applied, and
     the warnings the run should carry (the schema taken from the data)."""
+    from .config_files import with_settings
     from .train.config import TrainConfig, profile_config
 
     _check_train_paths(args)
@@ -65,6 +66,7 @@ def _train_config(args: argparse.Namespace, stage: str):
         value = getattr(args, option, None)
         if value is not None:
             setattr(getattr(cfg, section) if section else cfg, name, value)
+    cfg = with_settings(cfg, getattr(args, "set", None))
     return cfg, _schema_from_data(cfg, args)
 
 
@@ -175,6 +177,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
     p.add_argument("--checkpoint-every", type=int, help="steps between resume checkpoints (default 200)")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoints/last.pt")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any field of the training config (its config.yaml), e.g. --set stage2.c=0.01 "
+                        "--set stage2.lr_augment=none; applied last, repeatable")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:

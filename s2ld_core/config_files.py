@@ -9,12 +9,13 @@ misspelt key would otherwise be ignored silently.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
 
-__all__ = ["YamlConfig", "from_dict", "read_mapping", "merge", "plain"]
+__all__ = ["YamlConfig", "from_dict", "read_mapping", "merge", "plain", "assignments", "with_settings"]
 
 
 class YamlConfig:
@@ -90,3 +91,45 @@ def plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
     return obj
+
+
+def _value(text: str) -> Any:
+    """A ``--set`` value as YAML reads it (``0.01``, ``true``, ``[16, 32]``, ``none`` stays the word),
+    with ``1e-3`` a number although YAML 1.1 wants ``1.0e-3``."""
+    value = yaml.safe_load(text) if text.strip() else ""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def assignments(items: Sequence[str] | None, option: str = "--set") -> dict[str, Any]:
+    """``["stage2.c=0.01", "optim.lr=1e-3"]`` → ``{"stage2": {"c": 0.01}, "optim": {"lr": 0.001}}``:
+    the one generic override of every configuration (``s2ld train … --set``, ``s2ld study … --set``).
+    A malformed item is a :class:`ValueError` naming it; an unknown key is refused later, by
+    :func:`from_dict`, with its full path."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        path = key.strip().split(".")
+        if not sep or not all(path):
+            raise ValueError(f"{option} {item!r}: expected KEY=VALUE with a dotted KEY, e.g. stage2.c=0.01")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{option} {item!r}: {part} is set twice, as a value and as a section")
+        node[path[-1]] = _value(text)
+    return out
+
+
+C = TypeVar("C", bound=YamlConfig)
+
+
+def with_settings(cfg: C, items: Sequence[str] | None, option: str = "--set") -> C:
+    """``cfg`` with ``--set KEY=VALUE`` items applied (a new object; unknown keys are errors)."""
+    if not items:
+        return cfg
+    return type(cfg).from_dict(merge(cfg.to_dict(), assignments(items, option)))

@@ -117,6 +117,9 @@ class StudyConfig(YamlConfig):
     threads: int | None = None
     cache_dir: str | None = None  # rendered-face cache (default ~/.cache/s2ld)
     data: DataSizes = field(default_factory=DataSizes)
+    # Fields of every training run's TrainConfig, set last (``--set train.stage2.lr_augment=none``:
+    # the paper's arm, S1 on F(HR) alone), e.g. {"stage2": {"lr_augment": "none"}}.
+    train: dict[str, Any] = field(default_factory=dict)
     stage1: StageBudget = field(default_factory=StageBudget)  # G1/D1, both G1 runs
     settings: StageBudget = field(default_factory=StageBudget)  # G2 in S1–S4
     hrld: StageBudget = field(default_factory=StageBudget)  # HR-LD at 128²
@@ -154,6 +157,8 @@ class StudyConfig(YamlConfig):
         if self.decoding not in DECODINGS:
             choices = ", ".join(map(repr, DECODINGS))
             raise ValueError(f"decoding must be one of {choices}, got {self.decoding!r}")
+        if self.train:  # unknown fields and bad values now, not when the first run starts
+            self.train_config("stage2", "S1").validate()
         if self.verification.epochs < 1:
             raise ValueError(f"verification.epochs must be >= 1, got {self.verification.epochs}")
         if self.verification.optimizer not in ("adam", "sgd"):
@@ -216,6 +221,8 @@ class StudyConfig(YamlConfig):
             cfg.optim.epochs = int(epochs)
         caps = [int(v) for v in (self.max_steps, budget.max_steps) if v is not None]
         cfg.max_steps = min(caps) if caps else None
+        if self.train:
+            cfg = TrainConfig.from_dict(merge(cfg.to_dict(), self.train))
         return cfg
 
     # ------------------------------------------------------------------ serialisation

@@ -161,6 +161,7 @@ def open_study(
                 "hr_data": cfg.hr_data,
                 "target_lr": cfg.target_lr,
                 "g1_real_lr": cfg.g1_real_lr,
+                "lr_augment": cfg.train_config("stage2", "S1").stage2.lr_augment,
             },
         )
     return out
@@ -182,6 +183,11 @@ def describe(study: Study) -> str:
         "the shipped `s2ld_core/weights/ibug68/hrld.pt` (pretrained, not trained here: "
         "`hrld_source: shipped`)" if c.hrld_source == "shipped" else sched(hr)
     )
+    arm = (
+        "S1 learns from F(HR) alone (`lr_augment: none`, the paper's arm)" if s2.stage2.lr_augment == "none"
+        else f"every setting also sees its faces through the camera family (`lr_augment: "
+        f"{s2.stage2.lr_augment}`, not in the paper)"
+    )
     v = study.cfg.verification
     pools = {
         None: "first two max-pools disabled at 32² (the paper's)",
@@ -195,7 +201,7 @@ def describe(study: Study) -> str:
         + f" · device `{study.device}`\n\n"
         f"* labelled HR faces: `{c.hr_data}` (schema `{c.schema}`); target LR (D3, L4): `{c.target_lr}`; "
         f"real LR for the main G1: `{c.g1_real_lr}`\n"
-        f"* G1/D1: {sched(s1)}\n* G2 (S1–S4): {sched(s2)}\n* HR-LD: {hrld}\n"
+        f"* G1/D1: {sched(s1)}\n* G2 (S1–S4): {sched(s2)}; {arm}\n* HR-LD: {hrld}\n"
         f"* LightCNN-{v.variant}: {v.epochs} epochs, batch {v.batch_size}, {v.optimizer} {v.lr:g}, "
         f"{'BatchNorm in every MFM' if v.norm == 'batch' else 'no normalisation'}, "
         f"{pools.get(v.disabled_pools, f'{v.disabled_pools} pools disabled')}; L5 starts from "

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from ..atomic import atomic_write_json, atomic_write_text
-from ..config_files import merge
+from ..config_files import assignments, merge
 from ..train.config import PROFILES
 from .config import NOTEBOOKS, StudyConfig, study_config
 
@@ -93,6 +93,7 @@ def resolve_study(args: argparse.Namespace) -> StudyConfig:
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
     if args.pretrained_lightcnn is not None:  # '' too: it turns the profile's shipped default off
         overrides = merge(overrides, {"verification": {"pretrained": args.pretrained_lightcnn}})
+    overrides = merge(overrides, assignments(getattr(args, "set", None)))
     overrides["run_dir"] = args.out or overrides.get("run_dir") or f"reports/{profile}"
     cfg = study_config(profile, **overrides)
     cfg.run_dir = str(Path(cfg.run_dir).expanduser().resolve())
@@ -450,6 +451,12 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained-lightcnn",
                         help="LightCNN weights for setting L5: a file, 'shipped' (the package's LightCNN-9, "
                         "the quick and standard profiles' default) or '' (L5 not run)")
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="any field of the study config (its study.yaml), e.g. --set verification.epochs=20; "
+        "train.* reaches every training run's config, e.g. --set train.stage2.lr_augment=none (the "
+        "paper's arm: S1 learns from F(HR) alone); applied after the other options, repeatable",
+    )
     parser.add_argument("--notebooks", help="folder with the notebooks (default: the checkout's notebooks/)")
     parser.add_argument(
         "--force",

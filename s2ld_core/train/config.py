@@ -11,11 +11,14 @@ gradient-penalty weight, BEGAN γ and λ_k, heatmap σ) the choice and its reaso
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config_files import YamlConfig
 from ..data.config import DataConfig
 from ..profiles import PROFILES, get_profile
+
+if TYPE_CHECKING:  # models/ imports torch; the CLI reads configs before it needs torch
+    from ..models.config import NetworkConfig
 
 SETTINGS = ("S1", "S2", "S3", "S4", "hrld")
 LR_AUGMENTS = ("none", "camera-family")
@@ -151,6 +154,22 @@ class TrainConfig(YamlConfig):
     # schedule spans the steps actually run, min(epochs × steps per epoch, max_steps).
     max_steps: int | None = None
     threads: int | None = None
+    # The networks' sizes. :func:`profile_config` writes the profile's here, so a run's config.yaml
+    # rebuilds its networks by itself; ``None`` (a config.yaml written before this field, or a
+    # TrainConfig made by hand) means the networks of ``profile``.
+    network: NetworkConfig | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.network, dict):  # from YAML
+            from ..models.config import NetworkConfig
+
+            self.network = NetworkConfig.from_dict(self.network)
+
+    def network_config(self) -> NetworkConfig:
+        """The sizes this run's networks are built with: :attr:`network`, else ``profile``'s."""
+        from ..models.config import network_config
+
+        return self.network if self.network is not None else network_config(self.profile)
 
     def validate(self) -> None:
         if self.stage not in ("stage1", "stage2"):
@@ -199,8 +218,10 @@ def profile_config(
     (learning rate, schedule, data sizes) on the paper's defaults, with the budget of ``stage`` — for
     stage 2 that of ``setting`` (S1–S4 share one; HR-LD has its own; default: the configuration's S4).
     ``overrides`` set top-level fields."""
+    from ..models.config import network_config
+
     row = get_profile(profile)
-    cfg = TrainConfig(stage=stage, profile=profile)
+    cfg = TrainConfig(stage=stage, profile=profile, network=network_config(profile))
     if setting is not None:
         cfg.stage2.setting = setting
     if row.lr is not None:

@@ -17,7 +17,7 @@ import torch
 from .. import losses
 from ..augment import AugmentConfig
 from ..data.datasets import LabelledFaces
-from ..models import HighToLowDiscriminator, HighToLowGenerator, network_config
+from ..models import HighToLowDiscriminator, HighToLowGenerator
 from ..models.vgg import load_perceptual
 from ..pixels import subsample_F_tensor, to_tensor, to_uint8
 from .batches import AugmentedFaces, draw_real_lr
@@ -43,7 +43,7 @@ class Stage1(Stage):
     ):
         self.cfg, self.device, self.ctx = cfg, device, ctx
         self.s1 = cfg.stage1
-        self.net_cfg = network_config(cfg.profile)
+        self.net_cfg = cfg.network_config()
         self.g1 = HighToLowGenerator(self.net_cfg).to(device)
         self.d1 = HighToLowDiscriminator(self.net_cfg).to(device)
         self.networks = {"G1": self.g1, "D1": self.d1}

@@ -37,7 +37,6 @@ from ..models import (
     HeatmapDiscriminator,
     HeatmapGenerator,
     HighToLowGenerator,
-    network_config,
 )
 from ..pixels import resize_face, subsample_F_tensor, to_tensor, to_uint8
 from ..schemas import get_schema
@@ -76,7 +75,7 @@ class Stage2(Stage):
         k = self.schema.num_points
         self.size = cfg.data.hr_size if self.setting == "hrld" else cfg.data.lr_size
         self.sigma = self.s2.sigma_hr if self.setting == "hrld" else self.s2.sigma_lr
-        self.net_cfg = network_config(cfg.profile)
+        self.net_cfg = cfg.network_config()
         self.g2 = HeatmapGenerator(self.net_cfg, k, in_size=self.size).to(device)
         if self.s2.init_g2:
             self.load_init_g2(self.s2.init_g2)
