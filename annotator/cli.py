@@ -4,6 +4,8 @@ the ``s2ld`` parser (every command's start-up) never pays for importing the web 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from s2ld_core.schemas import SCHEMAS
 
@@ -75,3 +77,59 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="also serve an Annotate tab for this folder (and only it)")
     parser.add_argument("--schema", default="five", help=SCHEMA_HELP + "; with --annotate")
     return parser
+
+
+# ----------------------------------------------------------------------------- s2ld commands
+
+
+def _check_app_paths(args: argparse.Namespace) -> None:
+    """The paths ``annotate`` and ``demo`` name, checked before Gradio and torch are imported (those
+    take seconds; a typo should answer at once). The app checks the rest (images, files) itself."""
+    folder = getattr(args, "folder", None)
+    if folder and not Path(folder).expanduser().is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    root = getattr(args, "root", None)
+    if root and not Path(root).expanduser().is_dir():
+        raise ValueError(f"{root}: --root is not a folder")
+    for option in ("checkpoint", "baseline_checkpoint"):
+        value = getattr(args, option, None)
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"{value}: checkpoint not found (--{option.replace('_', '-')})")
+    examples = getattr(args, "examples_dir", None)
+    if examples and Path(examples).expanduser().exists() and not Path(examples).expanduser().is_dir():
+        raise ValueError(f"{examples}: --examples-dir is a file, not a folder")
+
+
+def cmd_annotate(args: argparse.Namespace) -> None:
+    _check_app_paths(args)
+    from .app import main_annotate
+
+    main_annotate(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    _check_app_paths(args)
+    from .app import main_demo
+
+    main_demo(args)
+
+
+def cmd_agreement(args: argparse.Namespace) -> None:
+    from .agreement import agreement_report
+
+    report = agreement_report(args.files, args.out)
+    print(json.dumps(report.get("summary", report), indent=2, default=str))
+
+
+def register_commands(sub) -> None:
+    """``s2ld annotate``, ``s2ld demo`` and ``s2ld agreement`` (the ``s2ld.commands`` entry point)."""
+    p = sub.add_parser("annotate", help="annotation tool for landmarks on tiny faces (Gradio)")
+    add_annotate_arguments(p)
+    p.set_defaults(func=cmd_annotate)
+    p = sub.add_parser("demo", help="live demo: detect faces, S²LD landmarks beside the baseline (Gradio)")
+    add_demo_arguments(p)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("agreement", help="inter-annotator NME report from several annotation files")
+    p.add_argument("files", nargs="+", help="annotation JSON files of the same images, one per annotator")
+    p.add_argument("--out", required=True, help="folder for agreement.json and agreement.md")
+    p.set_defaults(func=cmd_agreement)

@@ -6,7 +6,6 @@ traceback instead."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -322,54 +321,6 @@ def cmd_export(args: argparse.Namespace) -> None:
     main_export(args)
 
 
-def cmd_bench(args: argparse.Namespace) -> None:
-    from benchmarks.bench_inference import main as bench_main
-
-    bench_main(args.bench_args)
-
-
-# ----------------------------------------------------------------------------- app
-
-
-def _check_app_paths(args: argparse.Namespace) -> None:
-    """The paths ``annotate`` and ``demo`` name, checked before Gradio and torch are imported (those
-    take seconds; a typo should answer at once). The app checks the rest (images, files) itself."""
-    folder = getattr(args, "folder", None)
-    if folder and not Path(folder).expanduser().is_dir():
-        raise ValueError(f"{folder}: not a folder")
-    root = getattr(args, "root", None)
-    if root and not Path(root).expanduser().is_dir():
-        raise ValueError(f"{root}: --root is not a folder")
-    for option in ("checkpoint", "baseline_checkpoint"):
-        value = getattr(args, option, None)
-        if value and not Path(value).expanduser().is_file():
-            raise ValueError(f"{value}: checkpoint not found (--{option.replace('_', '-')})")
-    examples = getattr(args, "examples_dir", None)
-    if examples and Path(examples).expanduser().exists() and not Path(examples).expanduser().is_dir():
-        raise ValueError(f"{examples}: --examples-dir is a file, not a folder")
-
-
-def cmd_annotate(args: argparse.Namespace) -> None:
-    _check_app_paths(args)
-    from annotator.app import main_annotate
-
-    main_annotate(args)
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    _check_app_paths(args)
-    from annotator.app import main_demo
-
-    main_demo(args)
-
-
-def cmd_agreement(args: argparse.Namespace) -> None:
-    from annotator.agreement import agreement_report
-
-    report = agreement_report(args.files, args.out)
-    print(json.dumps(report.get("summary", report), indent=2, default=str))
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -435,9 +386,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a G2 checkpoint to ONNX (optionally int8) for fast inference")
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("bench", help="inference benchmarks side by side with peer architectures")
-    p.set_defaults(func=cmd_bench)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of benchmarks/bench_inference.py")
 
     from .study.runner import add_study_arguments
 
@@ -445,23 +393,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_arguments(p)
     p.set_defaults(func=cmd_study)
 
-    _add_app_commands(sub)
+    _add_registered_commands(sub)
     return parser
 
 
-def _add_app_commands(sub) -> None:
-    from annotator.cli import add_annotate_arguments, add_demo_arguments
+COMMAND_GROUP = "s2ld.commands"
 
-    p = sub.add_parser("annotate", help="annotation tool for landmarks on tiny faces (Gradio)")
-    add_annotate_arguments(p)
-    p.set_defaults(func=cmd_annotate)
-    p = sub.add_parser("demo", help="live demo: detect faces, S²LD landmarks beside the baseline (Gradio)")
-    add_demo_arguments(p)
-    p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("agreement", help="inter-annotator NME report from several annotation files")
-    p.add_argument("files", nargs="+", help="annotation JSON files of the same images, one per annotator")
-    p.add_argument("--out", required=True, help="folder for agreement.json and agreement.md")
-    p.set_defaults(func=cmd_agreement)
+
+def _add_registered_commands(sub) -> None:
+    """Commands that live outside the core package — ``annotate``, ``demo``, ``agreement`` (the
+    ``annotator`` app) and ``bench`` (``benchmarks``) — add themselves through the ``s2ld.commands``
+    entry points (``pyproject.toml``), so ``s2ld_core`` never imports them: each entry point is a
+    function that takes the sub-parsers and adds its commands. One that cannot load (a broken
+    installation) is skipped with a one-line note rather than taking every other command down."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as err:
+            print(f"s2ld: note: command group {ep.name!r} not available ({err})", file=sys.stderr)
+            continue
+        register(sub)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

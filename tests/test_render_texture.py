@@ -123,7 +123,7 @@ def test_missing_points_file_says_how_to_make_it(tmp_path, monkeypatch):
     render_texture._full_pool.cache_clear()
     render_texture.texture_pool.cache_clear()
     try:
-        with pytest.raises(FileNotFoundError, match="render_texture --label"):
+        with pytest.raises(FileNotFoundError, match="label_texture_pool.py"):
             texture_pool()
     finally:
         render_texture._full_pool.cache_clear()

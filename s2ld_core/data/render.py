@@ -19,7 +19,7 @@ import argparse
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -46,7 +46,7 @@ from .render_person import (
     _face_regions,
     _visibility,
 )
-from .render_scene import _background, _place, _sample_scene, _Scene, _View
+from .render_scene import RenderedFace, _background, _params, _place, _sample_scene
 
 __all__ = [
     "RenderConfig",
@@ -131,18 +131,6 @@ class RenderConfig:
             noise_std_range=(0.0, 0.0),
         )
         return replace(base, **overrides)
-
-
-@dataclass
-class RenderedFace:
-    """One render: ``image`` uint8 (S,S,3) RGB, ``points`` float32 (68,2) 0-based pixels, ``visible``
-    bool (68,) (False where turned away or occluded; the coordinates stay the true location)."""
-
-    image: np.ndarray
-    points: np.ndarray
-    visible: np.ndarray
-    identity_id: int
-    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -253,32 +241,6 @@ def render_face(
     params = _params(scene, view, identity, occluders, cfg)
     params["style"], params["textured"] = cfg.style, textured
     return RenderedFace(image, points, visible, identity.identity_id, params)
-
-
-def _params(sc: _Scene, view: _View, idn: Identity, occluders: list[str], cfg: RenderConfig) -> dict:
-    ex = sc.expression
-    return {
-        "yaw": sc.pose.yaw,
-        "pitch": sc.pose.pitch,
-        "roll": sc.pose.roll,
-        "scale": float(view.scale),
-        "box_fraction": sc.box_fraction,
-        "center": [float(c) for c in sc.center],
-        "mouth_open": ex.mouth_open,
-        "smile": ex.smile,
-        "brow_raise": ex.brow_raise,
-        "squint": ex.squint,
-        "gaze": list(ex.gaze),
-        "ambient": sc.ambient,
-        "light": [float(c) for c in sc.light],
-        "brightness": sc.brightness,
-        "contrast": sc.contrast,
-        "noise": sc.noise,
-        "occluders": occluders,
-        "clutter": cfg.clutter,
-        "hair_style": idn.hair_style,
-        "facial_hair": idn.facial_hair,
-    }
 
 
 def image_rng(seed: int, identity_id: int, index: int) -> np.random.Generator:

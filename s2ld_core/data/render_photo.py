@@ -34,7 +34,6 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from . import render as _r
 from . import render_canvas as _c
 from . import render_light as _l
 from . import render_person as _p
@@ -398,7 +397,7 @@ def photo_identity(identity: Identity) -> Identity:
 _WARM = np.array([0.96, 0.87, 0.80])
 
 
-def render_face_photo(identity: Identity, rng: np.random.Generator, cfg) -> _r.RenderedFace:
+def render_face_photo(identity: Identity, rng: np.random.Generator, cfg) -> _s.RenderedFace:
     """One photo-like render: the drawn renderer's scene, geometry, order of painting and
     visibility, with this module's background, features and light."""
     identity = photo_identity(identity)
@@ -438,6 +437,6 @@ def render_face_photo(identity: Identity, rng: np.random.Generator, cfg) -> _r.R
         for a in (ctx.img, ctx.person, ctx.face)
     ]
     image = _light(*small, points, view.scale, view, scene, look, rng)
-    params = _r._params(scene, view, identity, occluders, cfg)
+    params = _s._params(scene, view, identity, occluders, cfg)
     params["style"] = "v2"
-    return _r.RenderedFace(image, points, visible, identity.identity_id, params)
+    return _s.RenderedFace(image, points, visible, identity.identity_id, params)

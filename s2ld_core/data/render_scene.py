@@ -4,13 +4,13 @@ renderer's backgrounds (gradients and synthetic clutter)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from .face_model import Expression, FaceGeometry, Pose, rotation_matrix, to_camera
+from .face_model import Expression, FaceGeometry, Identity, Pose, rotation_matrix, to_camera
 from .render_canvas import _col, _ellipse, _fill, _line
 
 if TYPE_CHECKING:
@@ -183,3 +183,41 @@ def _clutter_shape(img: np.ndarray, rng: np.random.Generator, n: int) -> None:
                 ),
                 color,
             )
+
+
+@dataclass
+class RenderedFace:
+    """One render: ``image`` uint8 (S,S,3) RGB, ``points`` float32 (68,2) 0-based pixels, ``visible``
+    bool (68,) (False where turned away or occluded; the coordinates stay the true location)."""
+
+    image: np.ndarray
+    points: np.ndarray
+    visible: np.ndarray
+    identity_id: int
+    params: dict = field(default_factory=dict)
+
+
+def _params(sc: _Scene, view: _View, idn: Identity, occluders: list[str], cfg: RenderConfig) -> dict:
+    ex = sc.expression
+    return {
+        "yaw": sc.pose.yaw,
+        "pitch": sc.pose.pitch,
+        "roll": sc.pose.roll,
+        "scale": float(view.scale),
+        "box_fraction": sc.box_fraction,
+        "center": [float(c) for c in sc.center],
+        "mouth_open": ex.mouth_open,
+        "smile": ex.smile,
+        "brow_raise": ex.brow_raise,
+        "squint": ex.squint,
+        "gaze": list(ex.gaze),
+        "ambient": sc.ambient,
+        "light": [float(c) for c in sc.light],
+        "brightness": sc.brightness,
+        "contrast": sc.contrast,
+        "noise": sc.noise,
+        "occluders": occluders,
+        "clutter": cfg.clutter,
+        "hair_style": idn.hair_style,
+        "facial_hair": idn.facial_hair,
+    }

@@ -5,7 +5,7 @@ The realism meter found the drawn features themselves to be what gives a render 
 low-contrast eyes and mouths on a mask-like oval), and no painted variant moved it; real faces' own
 eyes, brows, nostrils and mouths do not have that problem. The texture pool is scikit-image's 100 LFW
 faces (25² grey, unlabelled). Their correspondence comes from the shipped ``ibug68`` detector (flip
-test and shape model), run once by ``python -m s2ld_core.data.render_texture --label`` and stored
+test and shape model), run once by ``python scripts/label_texture_pool.py`` and stored
 beside this module (``lfw_texture_points.npz``), so rendering needs no network. Those points are the
 detector's, not the truth, so the warped features land where the render's labels are only as well as
 the detector finds them on LFW; the labels themselves stay the render's exact points.
@@ -34,10 +34,7 @@ folder's held-out photos.
 
 from __future__ import annotations
 
-import argparse
 import functools
-import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +52,6 @@ __all__ = [
     "forehead_anchors",
     "warp_texture",
     "paint_real_texture",
-    "label_pool",
 ]
 
 POINTS_FILE = Path(__file__).with_name("lfw_texture_points.npz")
@@ -99,7 +95,7 @@ def _full_pool() -> TexturePool:
     if not POINTS_FILE.exists():
         raise FileNotFoundError(
             f"{POINTS_FILE}: the texture pool's points are missing; make them with "
-            "`python -m s2ld_core.data.render_texture --label`"
+            "`python scripts/label_texture_pool.py`"
         )
     with np.load(POINTS_FILE) as z:
         points, labelled_by = z["points"].astype(np.float32), str(z["labelled_by"])
@@ -309,39 +305,3 @@ def paint_real_texture(ctx, pool: TexturePool, strength: float = 1.0) -> None:
     tinted = cv2.merge([cv2.convertScaleAbs(plane, alpha=float(g)) for plane, g in zip(planes, gain)])
     roi = ctx.img[y0:y1, x0:x1]
     roi[:] = cv2.blendLinear(tinted, roi, a, np.float32(1.0) - a)
-
-
-# ----------------------------------------------------------------------------- labelling the pool
-
-
-def label_pool(checkpoint: str | Path | None = None, out: str | Path = POINTS_FILE) -> Path:
-    """Find the 68 points on every LFW face with the shipped detector (flip test, shape model) and
-    store them atomically at ``out``, with the detector that found them."""
-    from ..atomic import atomic_write_bytes
-    from ..inference import LandmarkDetector
-    from ..inference.detector import shipped_weights
-    from .sources import lfw_faces
-
-    path = Path(checkpoint) if checkpoint else shipped_weights("ibug68")
-    det = LandmarkDetector.from_checkpoint(path).set_flip_test()
-    points, _ = det.predict(lfw_faces())
-    buf = io.BytesIO()
-    np.savez_compressed(buf, points=points.astype(np.float32),
-                        labelled_by=np.array(f"{path.parent.name}/{path.name} (flip test, shape model)"))
-    return atomic_write_bytes(Path(out), buf.getvalue())
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Label the LFW texture pool with the shipped detector.")
-    ap.add_argument("--label", action="store_true", help="run the detector and write the points file")
-    ap.add_argument("--checkpoint", default=None, help="a G2 checkpoint instead of the shipped ibug68 one")
-    ap.add_argument("--out", default=str(POINTS_FILE))
-    args = ap.parse_args(argv)
-    if not args.label:
-        ap.error("nothing to do: pass --label")
-    print(label_pool(args.checkpoint, args.out))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
