@@ -73,29 +73,12 @@ def _detectors(schema: str, hrld: str | None, checkpoint: str | None = None) -> 
 
 
 def accuracy(dets: dict, schema: str, seed: int = 0, g1: str | None = None) -> dict:
-    from s2ld_core.data.config import DataConfig
-    from s2ld_core.data.datasets import (
-        embedded_target_test,
-        embedded_test_hr,
-        embedded_validation,
-        load_imglab_faces,
-    )
-    from s2ld_core.data.external import pascal_xml_files
+    """NME (box, %) of every detector on the standard suite (:mod:`s2ld_core.evaluation_sets`), the
+    same faces scripts/train_weights.py scored the shipped weights on."""
     from s2ld_core.evaluation import evaluate_detector
-    from s2ld_core.inference.g1 import generated_faces
+    from s2ld_core.evaluation_sets import standard_sets
 
-    sets = {
-        "validation": embedded_validation(schema),
-        "target-LR test": embedded_target_test(DataConfig(schema=schema), progress=False),
-    }
-    if g1:  # Table 1's generated-LR test: the target-LR test's HR faces through G1 (same seed offset
-        # as scripts/train_weights.py)
-        hr = embedded_test_hr(DataConfig(schema=schema), seed, progress=False)
-        sets["G1-generated test"] = generated_faces(g1, hr, seed + 11)
-    xml = pascal_xml_files()
-    if xml:
-        sets["PASCAL native"] = load_imglab_faces(xml)
-        sets["PASCAL target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
+    sets = standard_sets(schema, seed, g1, progress=False)
     table = {}
     for name, det in dets.items():
         table[name] = {

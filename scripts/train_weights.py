@@ -45,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from s2ld_core.evaluation_sets import TARGET_TEST, VALIDATION_SETS  # noqa: E402
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from s2ld_core.data.render import STYLES
@@ -146,43 +148,11 @@ def _train(stage: str, cfg, run: Path, resume: bool) -> Path:
     return path
 
 
-VALIDATION = "validation (rendered, camera family)"
-REAL_VALIDATION = "real validation, native"
-REAL_VALIDATION_CAMERA = "real validation, camera family"
-VALIDATION_SETS = (VALIDATION, REAL_VALIDATION, REAL_VALIDATION_CAMERA)
-TARGET_TEST = "target-LR test (rendered, held-out camera)"
-G1_TEST = "G1-generated test"
-
-
 def check_sets(schema: str, seed: int = 0, g1: Path | None = None, real_val: str | None = None) -> dict:
-    """The faces every candidate is scored on, built once: the validation sets (they choose: the
-    rendered one and ``real_val``'s faces at native 32² and through the camera family), the
-    embedded target-LR test set, its HR faces through ``g1`` (Table 1's G1-generated test) and the
-    PASCAL faces at native resolution and through the target camera (they score)."""
-    from s2ld_core.data.config import DataConfig
-    from s2ld_core.data.datasets import (
-        embedded_target_test,
-        embedded_test_hr,
-        embedded_validation,
-        load_300w_check,
-        load_imglab_faces,
-    )
-    from s2ld_core.data.external import pascal_xml_files
-    from s2ld_core.inference.g1 import generated_faces
+    """The faces every candidate is scored on: :func:`s2ld_core.evaluation_sets.standard_sets`."""
+    from s2ld_core.evaluation_sets import standard_sets
 
-    sets = {VALIDATION: embedded_validation(schema)}
-    if real_val:
-        sets[REAL_VALIDATION] = load_300w_check(real_val).to_schema(schema)
-        family = load_300w_check(real_val, camera="camera-family", seed=seed)
-        sets[REAL_VALIDATION_CAMERA] = family.to_schema(schema)
-    sets[TARGET_TEST] = embedded_target_test(DataConfig(schema=schema), seed)
-    if g1 is not None:
-        sets[G1_TEST] = generated_faces(g1, embedded_test_hr(DataConfig(schema=schema), seed), seed + 11)
-    xml = pascal_xml_files()
-    if xml:
-        sets["PASCAL faces, native"] = load_imglab_faces(xml)
-        sets["PASCAL faces, target camera"] = load_imglab_faces(xml, camera="target-camera", seed=seed)
-    return sets
+    return standard_sets(schema, seed, g1, real_val)
 
 
 def score(checkpoint: Path, sets: dict, hrld: Path | None = None) -> dict:

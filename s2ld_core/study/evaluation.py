@@ -19,12 +19,12 @@ from .training import TrainedModel
 
 def generated_test_set(study: Study, data: StudyData, g1_checkpoint: Path) -> LabelledFaces | None:
     """Table 1's first row: the held-out HR test faces through G1, points resized exactly to 32²."""
-    from ..inference.g1 import generated_faces
+    from ..evaluation_sets import generated_test
 
     hr = data.test_hr
     if hr is None:
         return None
-    return generated_faces(g1_checkpoint, hr, seed=study.cfg.seed + 11, device=study.device)
+    return generated_test(g1_checkpoint, hr, seed=study.cfg.seed, device=study.device)
 
 
 def study_detector(study: Study, checkpoint: Path, decoding: str | None = None):
