@@ -2,7 +2,10 @@
 
 The everyday entry points are importable from here::
 
-    from s2ld_core import LandmarkDetector, PhotoLandmarker
+    from s2ld_core import LandmarkDetector, PhotoLandmarker, pretrained
+
+``pretrained("ibug68")`` is the shipped detector on the fastest backend installed (ONNX Runtime on a
+CPU, else PyTorch; its repr says which).
 
 They are loaded on first use (PEP 562 ``__getattr__``), so ``import s2ld_core`` — and with it
 ``s2ld --help`` — never imports torch.
@@ -13,6 +16,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _LAZY = {
     "LandmarkDetector": "s2ld_core.inference",
+    "pretrained": "s2ld_core.inference",
     "PhotoLandmarker": "s2ld_core.photo",
     "PhotoResult": "s2ld_core.photo",
     "Face": "s2ld_core.photo",

@@ -267,14 +267,14 @@ def run_predict(args: argparse.Namespace) -> None:
     if args.faces not in ("auto", "whole"):
         table, kind = read_box_file(args.faces)
 
-    from .inference import CONVENTION, LandmarkDetector
+    from .inference import CONVENTION, LandmarkDetector, pretrained
     from .photo import PhotoLandmarker, load_photo
 
     device = args.device or "cpu"
     if args.checkpoint:
         det = LandmarkDetector.from_checkpoint(args.checkpoint, device)
-    else:
-        det = LandmarkDetector.pretrained(args.pretrained, device)
+    else:  # the shipped weights on the fastest backend installed
+        det = pretrained(args.pretrained, device=device)
     det.set_flip_test(args.flip_test)
     finder = args.finder if args.faces == "auto" else None
     lm = PhotoLandmarker(det, finder, min_score=args.min_score, min_landmark_score=args.min_landmark_score)

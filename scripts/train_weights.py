@@ -297,6 +297,9 @@ def main(argv=None) -> None:
     target = shipped_weights(args.schema, args.install)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(candidates[shipped], target)
+    from s2ld_core.inference import export_onnx
+
+    export_onnx(target, target.with_suffix(".onnx"))  # what s2ld_core.pretrained() runs on a CPU
     for name in ("config.yaml", "stats.jsonl", "summary.json"):
         shutil.copyfile(out / shipped / name, target.parent / name)
     if g1_path is not None:

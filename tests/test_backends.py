@@ -191,3 +191,41 @@ def test_errors_are_clear(checkpoint, tmp_path):
         OnnxLandmarkDetector(foreign)
     with pytest.raises(ValueError, match="needs backend 'onnx'"):
         load_detector(foreign, "torch")
+
+
+# ----------------------------------------------------------------------------- the shipped default
+
+
+def test_pretrained_runs_the_shipped_weights_on_onnx_runtime_and_says_so():
+    """The shipped detector.onnx is the export of the shipped detector.pt (its source_sha1), and the
+    default detector runs on it: the fastest installed backend, named in the repr, with PyTorch's
+    points."""
+    from s2ld_core import pretrained
+
+    fast, reference = pretrained("ibug68"), pretrained("ibug68", backend="torch")
+    assert type(fast).__name__ == "OnnxLandmarkDetector" and "ONNX Runtime" in repr(fast)
+    assert "torch" in repr(reference)
+    faces = (np.random.default_rng(0).random((4, 32, 32, 3)) * 255).astype(np.uint8)
+    assert np.abs(fast.predict(faces)[0] - reference.predict(faces)[0]).max() < 1e-3
+
+
+def test_pretrained_falls_back_to_torch_beside_stale_onnx_and_insisting_says_why(tmp_path):
+    import shutil
+
+    from s2ld_core.inference import pretrained
+    from s2ld_core.inference.detector import shipped_weights
+
+    shipped = shipped_weights("ibug68").parent
+    mine = tmp_path / "ibug68"
+    mine.mkdir()
+    shutil.copy(shipped / "detector.pt", mine / "detector.pt")
+    shutil.copy(shipped / "detector.onnx", mine / "detector.onnx")
+    with open(mine / "detector.pt", "ab") as f:  # other weights: the export no longer belongs to them
+        f.write(b"\0")
+    assert "torch" in repr(pretrained("ibug68", weights_dir=tmp_path))
+    with pytest.raises(ValueError, match="exported from another detector.pt"):
+        pretrained("ibug68", backend="onnx", weights_dir=tmp_path)
+    with pytest.raises(ValueError, match="not the CPU"):
+        pretrained("ibug68", backend="onnx", device="cuda")
+    with pytest.raises(ValueError, match="choose one of auto, onnx, torch"):
+        pretrained("ibug68", backend="tensorrt")

@@ -8,7 +8,7 @@
 * :mod:`.g1` — G1's generated LR faces (:func:`generate_lr`).
 """
 
-from .backends import BACKENDS, BackendAgreement, compare_backends, load_detector
+from .backends import BACKENDS, BackendAgreement, compare_backends, fastest_backend, load_detector, pretrained
 from .baselines import BicubicSRBaseline, MeanShapeBaseline, UpscaleHRLDBaseline
 from .detector import (
     CONVENTION,
@@ -40,6 +40,8 @@ __all__ = [
     "as_image_list",
     "calibration_images",
     "compare_backends",
+    "fastest_backend",
+    "pretrained",
     "default_checkpoint_hint",
     "export_onnx",
     "fuse_conv_bn",

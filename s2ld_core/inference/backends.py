@@ -29,9 +29,67 @@ from .detector import LandmarkDetector, as_image_list
 from .onnx_backend import OnnxLandmarkDetector, export_onnx, quantize_onnx
 from .torch_fast import InferenceModeDetector, TorchSpeedOptions, optimize_network
 
-__all__ = ["BACKENDS", "load_detector", "compare_backends", "BackendAgreement"]
+__all__ = ["BACKENDS", "load_detector", "pretrained", "fastest_backend", "compare_backends",
+           "BackendAgreement"]
 
 BACKENDS: tuple[str, ...] = ("torch", "torch-fast", "onnx", "onnx-int8")
+PRETRAINED_BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
+
+
+def fastest_backend(device: str | torch.device = "cpu") -> str:
+    """``"onnx"`` where ONNX Runtime is installed and the device is the CPU (1.7-1.9 ms per 32² face
+    on one core against 7-13 ms for the PyTorch path: ``benchmarks/bench_inference.py``), else
+    ``"torch"``."""
+    import importlib.util
+
+    cpu = str(device) == "cpu" or getattr(device, "type", None) == "cpu"
+    return "onnx" if cpu and importlib.util.find_spec("onnxruntime") is not None else "torch"
+
+
+def _shipped_onnx_problem(onnx_path: Path, checkpoint: Path) -> str | None:
+    """Why the ONNX file shipped beside ``checkpoint`` cannot stand in for it (``None``: it can)."""
+    import hashlib
+    import json
+
+    if not onnx_path.is_file():
+        return f"{onnx_path}: not in this installation"
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    meta = next((json.loads(p.value) for p in model.metadata_props if p.key == "s2ld"), {})
+    want = hashlib.sha1(checkpoint.read_bytes()).hexdigest()
+    if meta.get("source_sha1") != want:
+        return (f"{onnx_path}: exported from another {checkpoint.name} (remake it: s2ld export "
+                f"{checkpoint} --onnx {onnx_path})")
+    return None
+
+
+def pretrained(schema: str = "ibug68", backend: str = "auto", device: str | torch.device = "cpu",
+               threads: int | None = None, weights_dir: str | Path | None = None):
+    """The weights shipped for ``schema`` on the fastest backend installed (``backend="auto"``): ONNX
+    Runtime on the CPU, from the ``detector.onnx`` exported beside ``detector.pt``; PyTorch where ONNX
+    Runtime is missing, the device is not the CPU, or the ONNX file is absent or was exported from
+    other weights. The detector's repr names the backend it runs on. ``backend="onnx"`` insists (one
+    clear error instead of the fallback); ``"torch"`` is :meth:`LandmarkDetector.pretrained`.
+    ``threads``: ONNX Runtime's intra-op threads (default: its own choice)."""
+    from ..schemas import SCHEMAS
+    from .detector import shipped_weights
+
+    if backend not in PRETRAINED_BACKENDS:
+        raise ValueError(f"pretrained(backend={backend!r}): choose one of {', '.join(PRETRAINED_BACKENDS)}")
+    name = str(getattr(schema, "name", schema))
+    checkpoint = shipped_weights(name, weights_dir) if name in SCHEMAS else None
+    if backend == "torch" or checkpoint is None or not checkpoint.is_file():
+        return LandmarkDetector.pretrained(schema, device, weights_dir)  # or its one-line error
+    if fastest_backend(device) != "onnx":
+        problem = f"ONNX Runtime is not installed or device={device!r} is not the CPU"
+    else:
+        problem = _shipped_onnx_problem(checkpoint.with_suffix(".onnx"), checkpoint)
+    if problem is None:
+        return OnnxLandmarkDetector(checkpoint.with_suffix(".onnx"), threads)
+    if backend == "onnx":
+        raise ValueError(f"pretrained(backend='onnx'): {problem}")
+    return LandmarkDetector.pretrained(schema, device, weights_dir)
 
 
 def load_detector(path: str | Path, backend: str = "torch", threads: int | None = None,

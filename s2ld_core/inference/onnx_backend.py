@@ -44,7 +44,7 @@ __all__ = [
 INPUT_NAME, OUTPUT_NAME = "image", "heatmaps"
 _META_KEY = "s2ld"
 _META_FIELDS = ("kind", "role", "setting", "profile", "schema", "input_size", "sigma", "network",
-                "mean_shape", "shape_model")
+                "mean_shape", "shape_model", "source_sha1")
 
 
 def _checkpoint_meta(blob: dict[str, Any]) -> dict[str, Any]:
@@ -52,13 +52,21 @@ def _checkpoint_meta(blob: dict[str, Any]) -> dict[str, Any]:
 
 
 def _source_detector(source: LandmarkDetector | str | Path) -> tuple[LandmarkDetector, dict[str, Any]]:
+    """The detector to export and the metadata to store, with ``source_sha1``: the checkpoint file the
+    weights came from (``s2ld_core.pretrained`` uses a shipped ``.onnx`` only beside those weights)."""
+    import hashlib
+
     if isinstance(source, LandmarkDetector):
-        meta = dict(source.meta)
+        det, meta = source, dict(source.meta)
         meta.setdefault("schema", source.schema.name)
         meta.setdefault("input_size", source.input_size)
-        return source, _checkpoint_meta(meta)
-    det = LandmarkDetector.from_checkpoint(source, "cpu")
-    return det, _checkpoint_meta(det.meta)
+    else:
+        det = LandmarkDetector.from_checkpoint(source, "cpu")
+        meta = dict(det.meta)
+    path = meta.get("path")
+    if path and Path(path).is_file():
+        meta["source_sha1"] = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    return det, _checkpoint_meta(meta)
 
 
 def _export_bytes(network: nn.Module, input_size: int, dynamic_batch: bool, opset: int) -> bytes:
