@@ -184,3 +184,26 @@ def test_study_runs_k_trains_each_seed_in_its_folder_and_writes_over_runs(tmp_pa
     assert "# --runs 3: training seeds 0, 1, 2 (data seed 0)" in capsys.readouterr().out
     with pytest.raises(ValueError, match="--runs must be >= 1"):
         runner.main_study(parser.parse_args(["--runs", "0", "--out", str(out)]))
+
+
+def test_a_quick_report_shows_the_committed_reference_of_its_arm(tmp_path):
+    """The reference over runs sits under a quick study's single-run Table 1, for the arm it ran;
+    the pipe tables become HTML tables."""
+    from s2ld_core.study import report
+    from s2ld_core.study.over_runs import aggregate
+    from s2ld_core.study.reference import arm_of, reference_markdown
+
+    runs = []
+    for i, (s4, s1) in enumerate([(0.0500, 0.0559), (0.0532, 0.0500)]):
+        runs.append(tmp_path / "runs" / f"seed{i}")
+        _fake_ablation_metrics(runs[-1], s4, s1, s4 - s1)
+    ref = {**aggregate(runs), "about": {"budget": "the quick profile, 16 epochs", "time": "9 min per run"}}
+    (tmp_path / "paper-arm.json").write_text(json.dumps(ref))
+    assert arm_of({"train": {"stage2": {"lr_augment": "none"}}}) == "paper-arm"
+    assert arm_of({"profile": "quick"}) == "camera-family"
+    assert reference_markdown("camera-family", tmp_path) is None
+    text = reference_markdown("paper-arm", tmp_path)
+    assert "paper-arm, 2 training runs" in text and "the quick profile, 16 epochs" in text
+    page = report._markdownish(text)
+    assert '<table class="s2ld"><tr><th>method</th>' in page and "<td>5.16 ± 0.23</td>" in page
+    assert "| S4" not in page

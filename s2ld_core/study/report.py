@@ -41,6 +41,7 @@ img{max-width:100%;border:1px solid #e3e6eb;border-radius:4px}
 .muted{color:#6b7280}.ok{color:#137333}.bad{color:#b3261e}.nb{list-style:none;padding:0}
 .nb li{padding:4px 0}code{background:#eef1f5;padding:1px 4px;border-radius:3px}
 .verdict{background:#f0f6ff;border-left:4px solid #3867d6;padding:8px 12px;margin:10px 0}
+.reference{background:#f4f8f1;border-left:4px solid #3c8d2f;padding:8px 12px;margin:10px 0}
 """
 
 
@@ -77,7 +78,8 @@ def _img(root: Path, name: str, alt: str) -> str:
 
 
 def _markdownish(text: str) -> str:
-    """The few Markdown forms our verdicts use (``**bold**``, ``* `` bullets, blank-line paragraphs)."""
+    """The few Markdown forms our verdicts use (``**bold**``, ``* `` bullets, pipe tables, blank-line
+    paragraphs)."""
     import re
 
     def inline(s: str) -> str:
@@ -85,10 +87,19 @@ def _markdownish(text: str) -> str:
         s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
         return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
 
+    def table(lines: list[str]) -> str:
+        rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines]
+        body = [r for r in rows[1:] if not all(set(c) <= set("-: ") for c in r)]
+        head = "".join(f"<th>{inline(c)}</th>" for c in rows[0])
+        cells = "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in body)
+        return f'<table class="s2ld"><tr>{head}</tr>{cells}</table>'
+
     blocks = []
     for block in text.strip().split("\n\n"):
         lines = block.splitlines()
-        if lines and all(ln.startswith("* ") for ln in lines):
+        if lines and all(ln.startswith("|") for ln in lines):
+            blocks.append(table(lines))
+        elif lines and all(ln.startswith("* ") for ln in lines):
             blocks.append("<ul>" + "".join(f"<li>{inline(ln[2:])}</li>" for ln in lines) + "</ul>")
         else:
             blocks.append(f"<p>{inline(' '.join(lines))}</p>")
@@ -140,7 +151,18 @@ def _s4(root: Path, m: Mapping[str, Any] | None) -> str:
     return body + _img(root, "stage2_losses", "S4 training: eq. 7–15 and k_t")
 
 
-def _ablation(root: Path, m: Mapping[str, Any] | None) -> str:
+def _reference(study: Mapping[str, Any]) -> str:
+    """The committed reference over training runs, for this study's arm, under a single run's table."""
+    from .reference import arm_of, reference_markdown
+
+    text = reference_markdown(arm_of(study))
+    if text is None:
+        return ('<p class="muted">No committed reference over training runs here (results/standard/ is '
+                "in the source checkout).</p>")
+    return f'<div class="reference">{_markdownish(text)}</div>'
+
+
+def _ablation(root: Path, m: Mapping[str, Any] | None, study: Mapping[str, Any] | None = None) -> str:
     if not m or "table" not in m:
         return _not_yet("03_ablations")
     body = html_table(
@@ -154,6 +176,8 @@ def _ablation(root: Path, m: Mapping[str, Any] | None) -> str:
         body += f"<p>{_markdownish(note)}</p>"
     if m.get("claim_summary"):
         body += f'<div class="verdict">{_markdownish(m["claim_summary"])}</div>'
+    if study is not None and study.get("profile") == "quick":
+        body += _reference(study)
     body += _img(root, "ced", "CED curves on the target-LR test set")
     return body + _img(root, "failures", "worst faces of S4 (green: truth, red: prediction), every method")
 
@@ -214,7 +238,7 @@ def write_index(
             "checkpoints: <code>checkpoints/</code> (load with <code>s2ld predict</code>).</p>",
             "notebooks",
         ),
-        _section("Ablations S1–S4 (Table 1)", _ablation(root, nbs.get("03_ablations")), "ablations"),
+        _section("Ablations S1–S4 (Table 1)", _ablation(root, nbs.get("03_ablations"), study), "ablations"),
         _section("Stage 1: generated LR (Fig. 4)", _g1(root, nbs.get("01_high_to_low")), "stage1"),
         _section(
             "Stage 2: landmarks on real LR faces (Fig. 6)",
