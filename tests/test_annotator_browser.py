@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import browser
 import cv2
 import numpy as np
 import pytest
@@ -18,25 +19,15 @@ import pytest
 from annotator.canvas import GROUP_COLORS
 from annotator.pictures import display_to_original
 from annotator.screenshots import (
-    CHROMIUM,
     canvas_pixels,
     canvas_state,
-    free_port,
-    launch_chromium,
     screen_point,
     wait_canvas,
     wait_until,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning"),  # gradio internals
-]
-
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = browser.MARKS
+browser.require_browser()
 
 ZOOM = 8
 CLICKS = [(100, 37), (60, 90), (151, 150)]  # display pixels on the 200x200 magnified face
@@ -44,7 +35,6 @@ CLICKS = [(100, 37), (60, 90), (151, 150)]  # display pixels on the 200x200 magn
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from annotator.app import build_app, launch
     from s2ld_core.data.sources import lfw_faces
 
     tmp = tmp_path_factory.mktemp("browser")
@@ -52,14 +42,8 @@ def served(tmp_path_factory):
     folder.mkdir()
     for i, face in enumerate(lfw_faces()[:2]):
         cv2.imwrite(str(folder / f"face_{i}.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
-    app = build_app(folder, annotator="chromium", zoom=ZOOM, examples_dir=tmp / "examples")
-    launch(app, port=free_port(), block=False, quiet=True)
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 940})
-        yield app.local_url, folder / "annotations" / "chromium.json", page
-        browser.close()
-    app.close()
+    with browser.annotator_page(folder, tmp, zoom=ZOOM) as (url, page):
+        yield url, folder / "annotations" / "chromium.json", page
 
 
 def _points(path: Path, key: str = "face_0.png") -> list:

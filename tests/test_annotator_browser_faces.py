@@ -7,38 +7,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import browser
 import cv2
 import numpy as np
 import pytest
 
 from annotator.screenshots import (
-    CHROMIUM,
     canvas_state,
     download_export,
-    free_port,
-    launch_chromium,
     screen_point,
     wait_canvas,
     wait_until,
 )
 from s2ld_core.data.formats import write_pts
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning"),  # gradio internals
-]
-
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = browser.MARKS
+browser.require_browser()
 
 FIVE = [(8.0, 10.0), (16.0, 10.0), (12.0, 14.0), (9.0, 18.0), (15.0, 18.0)]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from annotator.app import build_app, launch
     from s2ld_core.data.sources import lfw_faces
 
     tmp = tmp_path_factory.mktemp("browser_faces")
@@ -48,14 +38,8 @@ def served(tmp_path_factory):
     cv2.imwrite(str(folder / "a_face.png"), cv2.cvtColor(faces[3], cv2.COLOR_RGB2BGR))
     pair = np.concatenate([faces[5], faces[9]], axis=1)  # two 25 px faces side by side: 50 x 25
     cv2.imwrite(str(folder / "b_pair.png"), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-    app = build_app(folder, annotator="chromium", examples_dir=tmp / "examples")
-    launch(app, port=free_port(), block=False, quiet=True)
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 940}, accept_downloads=True)
-        yield app.local_url, folder / "annotations" / "chromium.json", page, tmp
-        browser.close()
-    app.close()
+    with browser.annotator_page(folder, tmp, downloads=True) as (url, page):
+        yield url, folder / "annotations" / "chromium.json", page, tmp
 
 
 def _entry(path: Path, key: str) -> dict | None:

@@ -9,28 +9,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import browser
 import cv2
 import numpy as np
 import pytest
 
-from annotator.screenshots import CHROMIUM, free_port, launch_chromium, wait_canvas, wait_until
+from annotator.screenshots import wait_canvas, wait_until
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword):Warning"),  # gradio internals
-]
-
-if not Path(CHROMIUM).is_file():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = browser.MARKS
+browser.require_browser()
 
 ZOOM = 8
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from annotator.app import build_app, launch
     from s2ld_core.data.sources import lfw_faces
 
     tmp = tmp_path_factory.mktemp("browser_robust")
@@ -42,14 +35,8 @@ def served(tmp_path_factory):
     (folder / "b_corrupt.png").write_bytes(noise.tobytes())
     cv2.imwrite(str(folder / "c_huge.png"), np.zeros((4000, 4000, 3), np.uint8))
     cv2.imwrite(str(folder / "d_face.png"), cv2.cvtColor(faces[1], cv2.COLOR_RGB2BGR))
-    app = build_app(folder, annotator="chromium", zoom=ZOOM, examples_dir=tmp / "examples")
-    launch(app, port=free_port(), block=False, quiet=True)
-    with sync_api.sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 940})
-        yield app.local_url, folder / "annotations" / "chromium.json", page
-        browser.close()
-    app.close()
+    with browser.annotator_page(folder, tmp, zoom=ZOOM) as (url, page):
+        yield url, folder / "annotations" / "chromium.json", page
 
 
 def _placed(path: Path, key: str) -> int:
