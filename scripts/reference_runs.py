@@ -1,0 +1,89 @@
+"""The project's reference answer to "does S4 ≤ S3 ≤ S2 < S1 hold?": Table 1 over K training runs, in
+one arm, written to ``results/standard/<arm>.json`` — what a quick study's report shows under its own
+single-run table (``s2ld_core.study.reference``).
+
+    .venv/bin/python scripts/reference_runs.py --arm camera-family --out runs/ref/camera
+    .venv/bin/python scripts/reference_runs.py --arm paper-arm --out runs/ref/paper
+
+Arms: ``camera-family`` (ours: every G2 also sees its faces through the family of simulated cameras)
+and ``paper-arm`` (``train.stage2.lr_augment=none``: S1 learns from F(HR) alone, S2–S4 from G1's
+images alone, as in the paper). Budget: the quick profile's data and networks with G2 trained
+``--settings-epochs`` epochs (default 16, twice the quick profile's; 320 steps) — the largest that fits
+K = 5 runs of both arms into about two hours of these 2 cores (the ``standard`` profile's 1,280-step
+runs would take ~25 h). Each run trains G1 and S1–S4 with seed ``r`` on the same data (seed 0) and
+runs notebooks 01 and 03; the study then judges the ordering over runs (``over_runs.json``).
+A killed sweep resumes where it stopped: rerun the same command (finished trainings are reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARMS = {"camera-family": [], "paper-arm": ["--set", "train.stage2.lr_augment=none"]}
+
+
+def study_command(arm: str, out: Path, runs: int, settings_epochs: int, threads: int) -> list[str]:
+    return [sys.executable, "-m", "s2ld_core.cli", "study", "--profile", "quick", "--runs", str(runs),
+            "--only", "01,03", "--set", f"settings.epochs={settings_epochs}", "--threads", str(threads),
+            "--out", str(out), "--no-progress", *ARMS[arm]]
+
+
+def minutes_per_run(run_dirs: list[Path]) -> list[float]:
+    """Wall minutes of notebooks 01 and 03 in each run (their recorded seconds)."""
+    out = []
+    for run in run_dirs:
+        status = json.loads((run / "state" / "status.json").read_text())
+        out.append(round(sum(v.get("seconds", 0.0) for v in status.values()) / 60, 1))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arm", choices=tuple(ARMS), required=True)
+    ap.add_argument("--out", required=True, help="study folder (the runs go to <out>/seed<r>)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--settings-epochs", type=int, default=16, help="G2's epochs in S1–S4")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--results", default=str(ROOT / "results" / "standard"))
+    ap.add_argument("--collect-only", action="store_true", help="only write the result of finished runs")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    if not args.collect_only:
+        subprocess.run(study_command(args.arm, out, args.runs, args.settings_epochs, args.threads),
+                       check=True, cwd=ROOT)
+    sys.path.insert(0, str(ROOT))
+    from s2ld_core.atomic import atomic_write_json
+
+    result = json.loads((out / "over_runs.json").read_text())
+    runs = [Path(r) for r in result["runs"]]
+    minutes = minutes_per_run(runs)
+    load = os.getloadavg()[0]
+    result["about"] = {
+        "arm": args.arm,
+        "budget": (f"quick profile data and networks, G2 {args.settings_epochs} epochs in S1–S4 "
+                   f"(quick: 8), G1 4 epochs; {len(runs)} training seeds on data seed 0"),
+        "time": (f"{sum(minutes) / max(1, len(minutes)):.1f} min per run on one thread "
+                 f"({os.cpu_count()} cores)"),
+        "minutes_per_run": minutes,
+        "load_at_end": round(load, 2),
+        "command": " ".join(["scripts/reference_runs.py", "--arm", args.arm, "--runs", str(args.runs),
+                             "--settings-epochs", str(args.settings_epochs)]),
+        "date": dt.date.today().isoformat(),
+    }
+    target = Path(args.results) / f"{args.arm}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target, result, indent=1)
+    print(f"wrote {target} ({len(runs)} runs, {time.strftime('%H:%M')})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
