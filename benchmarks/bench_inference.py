@@ -68,6 +68,7 @@ from benchmarks.bench_timing import (
     torch_threads,
 )
 from benchmarks.peers import PEER_NOTE, PEERS, build_peer
+from s2ld_core.checkpoints import g2_checkpoint
 from s2ld_core.flops import count_macs
 from s2ld_core.models import HeatmapGenerator, network_config
 from s2ld_core.schemas import get_schema
@@ -240,21 +241,7 @@ def _random_checkpoint(profile: str, schema: str, folder: Path) -> Path:
     torch.manual_seed(0)
     net = HeatmapGenerator(cfg, k, in_size=32)
     path = folder / f"random-{profile}-{schema}.pt"
-    torch.save(
-        {
-            "kind": "s2ld-checkpoint",
-            "role": "G2",
-            "setting": "random",
-            "profile": profile,
-            "schema": schema,
-            "input_size": 32,
-            "sigma": 1.0,
-            "network": cfg.to_dict(),
-            "state_dict": net.state_dict(),
-            "mean_shape": [[15.5, 15.5]] * k,
-        },
-        path,
-    )
+    torch.save(g2_checkpoint(net, cfg, schema, setting="random", mean_shape=[[15.5, 15.5]] * k), path)
     return path
 
 

@@ -25,9 +25,31 @@ from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "safe_torch_load"]
+__all__ = ["CHECKPOINT_KIND", "g1_checkpoint", "g2_checkpoint", "load_checkpoint", "safe_torch_load"]
+
+CHECKPOINT_KIND = "s2ld-checkpoint"
 
 _REFUSED_GLOBAL = re.compile(r"\bGLOBAL ([\w.]+)")  # torch words it two ways; both name it like this
+
+
+def g2_checkpoint(network: torch.nn.Module, net_cfg, schema: str, *, setting: str, input_size: int = 32,
+                  sigma: float = 1.0, profile: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The one layout of a G2 checkpoint — stage 2's final file, the tests' and benchmarks' random
+    ones — that :meth:`~s2ld_core.inference.LandmarkDetector.from_checkpoint` reads: the network and
+    its :class:`~s2ld_core.models.config.NetworkConfig` (``net_cfg``), schema, input size, heatmap σ,
+    setting; ``fields`` adds the rest (``mean_shape``, ``shape_model``, ``train_config``, …)."""
+    return {"kind": CHECKPOINT_KIND, "role": "G2", "setting": setting,
+            "profile": profile if profile is not None else net_cfg.profile, "schema": schema,
+            "input_size": int(input_size), "sigma": sigma, "network": net_cfg.to_dict(),
+            "state_dict": network.state_dict(), **fields}
+
+
+def g1_checkpoint(network: torch.nn.Module, net_cfg, *, profile: str | None = None,
+                  **fields: Any) -> dict[str, Any]:
+    """The layout of a G1 checkpoint (stage 1's final file), like :func:`g2_checkpoint`."""
+    profile = profile if profile is not None else net_cfg.profile
+    return {"kind": CHECKPOINT_KIND, "role": "G1", "profile": profile, "network": net_cfg.to_dict(),
+            "state_dict": network.state_dict(), **fields}
 
 
 def _one_line(err: Exception) -> str:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from checkpoint_files import write_g2
 
 from annotator import demo as demo_lib
 from annotator.app import add_annotate_arguments, add_demo_arguments, build_app, launch
@@ -47,14 +48,7 @@ def _untrained_checkpoint(path, schema="five", size=32, **extra):
 
     Its predictions are meaningless but real: it exercises the model-assisted path end to end.
     """
-    from s2ld_core.models import HeatmapGenerator
-    from s2ld_core.models.config import network_config
-
-    cfg = network_config("quick")
-    torch.manual_seed(0)
-    net = HeatmapGenerator(cfg, get_schema(schema).num_points, in_size=size)
-    torch.save({"kind": "s2ld-checkpoint", "role": "G2", "setting": "S4", "schema": schema,
-                "input_size": size, "network": cfg.to_dict(), "state_dict": net.state_dict(), **extra}, path)
+    write_g2(path, schema, input_size=size, **extra)
     return path
 
 
@@ -333,7 +327,6 @@ def test_shipped_hrld_is_named_and_left_out_while_it_is_not_trained():
     shipped = demo_lib._shipped().with_name("hrld.pt")
     if not shipped.is_file():
         pytest.skip("no shipped hrld.pt")
-    import torch
 
     epochs = torch.load(shipped, map_location="cpu", weights_only=True).get("epochs_done")
     hrld_shown = any("HR-LD" in b.name for b in models.baselines)

@@ -12,6 +12,7 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from checkpoint_files import write_g2
 from torch import nn
 
 from s2ld_core.inference import (
@@ -52,12 +53,8 @@ def _random_g2(seed: int = 0) -> HeatmapGenerator:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
-    net = _random_g2()
-    cfg = net.cfg
     path = tmp_path_factory.mktemp("fast") / "S4.pt"
-    torch.save({"kind": "s2ld-checkpoint", "role": "G2", "setting": "S4", "profile": "quick",
-                "schema": "aflw19", "input_size": 32, "sigma": 1.0, "network": cfg.to_dict(),
-                "state_dict": net.state_dict(), "mean_shape": [[16.0, 16.0]] * 19}, path)
+    write_g2(path, "aflw19", network=_random_g2(), sigma=1.0, mean_shape=[[16.0, 16.0]] * 19)
     return str(path)
 
 

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.cli import main
 from s2ld_core.data.formats import AnnotationSet, ImageAnnotation, write_annotations
 
@@ -43,13 +42,9 @@ def _faces(root, n=2):
 
 
 def _checkpoint(path, schema="aflw19", k=19):
-    from s2ld_core.models import HeatmapGenerator, network_config
+    from checkpoint_files import write_g2
 
-    cfg = network_config("quick")
-    net = HeatmapGenerator(cfg, k, in_size=32)
-    atomic_torch_save({"kind": "s2ld-checkpoint", "role": "G2", "setting": "S4", "profile": "quick",
-                       "schema": schema, "input_size": 32, "sigma": 1.0, "network": cfg.to_dict(),
-                       "state_dict": net.state_dict(), "mean_shape": [[10.0, 10.0]] * k}, path)
+    write_g2(path, schema, seed=None, sigma=1.0, mean_shape=[[10.0, 10.0]] * k)
     return path
 
 

@@ -8,13 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from checkpoint_files import write_g2
 
-from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.cli import main
 from s2ld_core.geometry import resize_points
 from s2ld_core.heatmaps import encode_heatmaps
 from s2ld_core.inference import LandmarkDetector, MeanShapeBaseline
-from s2ld_core.models import HeatmapGenerator, network_config
 
 KNOWN = np.array([[8.25, 10.5], [22.0, 10.75], [15.5, 17.0], [10.0, 24.0], [21.5, 23.5]], np.float32)
 
@@ -43,24 +42,7 @@ def test_mixed_sizes_in_one_call_and_empty_input():
 
 
 def _checkpoint(path, schema="five", k=5):
-    cfg = network_config("quick")
-    net = HeatmapGenerator(cfg, k, in_size=32)
-    atomic_torch_save(
-        {
-            "kind": "s2ld-checkpoint",
-            "role": "G2",
-            "setting": "S4",
-            "profile": "quick",
-            "schema": schema,
-            "input_size": 32,
-            "sigma": 1.0,
-            "network": cfg.to_dict(),
-            "state_dict": net.state_dict(),
-            "mean_shape": KNOWN.tolist(),
-        },
-        path,
-    )
-    return net
+    return write_g2(path, schema, seed=None, sigma=1.0, mean_shape=KNOWN.tolist())
 
 
 def test_checkpoint_round_trip_gives_the_same_heatmaps(tmp_path):

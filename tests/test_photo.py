@@ -10,13 +10,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from checkpoint_files import write_g2
 
-from s2ld_core.atomic import atomic_torch_save
 from s2ld_core.faces import FRAMINGS, FaceBox, FinderUnavailable, make_face_finder
 from s2ld_core.geometry import resize_points
 from s2ld_core.heatmaps import encode_heatmaps
 from s2ld_core.inference import LandmarkDetector
-from s2ld_core.models import HeatmapGenerator, network_config
 from s2ld_core.photo import PhotoLandmarker, crop_square
 
 KNOWN = np.array([[8.25, 10.5], [22.0, 10.75], [15.5, 17.0], [10.0, 24.0], [21.5, 23.5]], np.float32)
@@ -35,15 +34,7 @@ def fixed_detector() -> LandmarkDetector:
 
 def tiny_checkpoint(path, schema="ibug68", k=68):
     """A untrained quick-profile G2 in the format of stage 2's final checkpoint."""
-    cfg = network_config("quick")
-    net = HeatmapGenerator(cfg, k, in_size=32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(
-        {"kind": "s2ld-checkpoint", "role": "G2", "setting": "S4", "profile": "quick", "schema": schema,
-         "input_size": 32, "sigma": 1.0, "network": cfg.to_dict(), "state_dict": net.state_dict(),
-         "mean_shape": np.zeros((k, 2), np.float32).tolist()},
-        path,
-    )
+    write_g2(path, schema, seed=None, sigma=1.0, mean_shape=np.zeros((k, 2), np.float32).tolist())
 
 
 def test_import_s2ld_core_stays_light_and_exports_lazily():

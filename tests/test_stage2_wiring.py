@@ -190,17 +190,13 @@ def test_ordered_eq15_weights_keep_the_papers_ordering_on_every_step():
 
 
 def test_real_teacher_labels_the_real_faces_once_and_mixes_them_in_seeded(tmp_path):
-    from s2ld_core.atomic import atomic_torch_save
+    from checkpoint_files import write_g2
+
     from s2ld_core.heatmaps import decode_heatmaps
     from s2ld_core.inference import LandmarkDetector
-    from s2ld_core.models import HeatmapGenerator
 
-    torch.manual_seed(1)
     teacher = tmp_path / "teacher.pt"
-    cfg = network_config("quick")
-    atomic_torch_save({"kind": "s2ld-checkpoint", "role": "G2", "setting": "S1", "profile": "quick",
-                       "schema": "aflw19", "input_size": 32, "sigma": 1.0, "network": cfg.to_dict(),
-                       "state_dict": HeatmapGenerator(cfg, 19, in_size=32).state_dict()}, teacher)
+    write_g2(teacher, "aflw19", setting="S1", seed=1, sigma=1.0)
     # no augmentation: the camera chain's two resizes map points exactly, so each mixed-in face's
     # target must be the teacher's points on one of the real faces
     stage = _stage("S1", "none", augment=False, real_teacher=str(teacher), real_teacher_prob=1.0)

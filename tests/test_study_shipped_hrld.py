@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from checkpoint_files import write_g2
 from study_params import TINY_STUDY
 
 from s2ld_core.study import runner, steps
@@ -41,18 +42,11 @@ def test_quick_takes_the_shipped_hrld_and_the_others_train_it():
 def _untrained_g2(path, schema: str = "aflw19"):
     """A G2 of the quick profile with random weights and a mean shape: stands in for S1 (the mean
     shape row is built from it) without training anything."""
-    from s2ld_core.models import HeatmapGenerator
-    from s2ld_core.models.config import network_config
     from s2ld_core.schemas import get_schema
 
-    cfg = network_config("quick")
     k = get_schema(schema).num_points
-    torch.manual_seed(0)
-    net = HeatmapGenerator(cfg, k, in_size=32)
     mean = np.stack([np.linspace(8, 24, k), np.linspace(10, 22, k)], 1).astype(np.float32)
-    blob = {"kind": "s2ld-checkpoint", "role": "G2", "setting": "S1", "schema": schema, "input_size": 32,
-            "network": cfg.to_dict(), "state_dict": net.state_dict(), "mean_shape": torch.from_numpy(mean)}
-    torch.save(blob, path)
+    write_g2(path, schema, setting="S1", mean_shape=torch.from_numpy(mean))
     return path
 
 

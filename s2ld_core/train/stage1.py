@@ -16,6 +16,7 @@ import torch
 
 from .. import losses
 from ..augment import AugmentConfig
+from ..checkpoints import g1_checkpoint
 from ..data.datasets import LabelledFaces
 from ..models import HighToLowDiscriminator, HighToLowGenerator
 from ..models.vgg import load_perceptual
@@ -142,16 +143,8 @@ class Stage1(Stage):
         return "G1.pt"
 
     def final_checkpoint(self, state: RunState) -> dict[str, Any]:
-        return {
-            "kind": "s2ld-checkpoint",
-            "role": "G1",
-            "profile": self.cfg.profile,
-            "network": self.net_cfg.to_dict(),
-            "state_dict": self.g1.state_dict(),
-            "hr_size": self.cfg.data.hr_size,
-            "lr_size": self.cfg.data.lr_size,
-            "target_lr": self.cfg.data.target_lr,
-            "hr_data": self.cfg.data.hr_data,
-            "train_config": self.cfg.to_dict(),
-            "warnings": self.warnings,
-        }
+        return g1_checkpoint(
+            self.g1, self.net_cfg, profile=self.cfg.profile, hr_size=self.cfg.data.hr_size,
+            lr_size=self.cfg.data.lr_size, target_lr=self.cfg.data.target_lr, hr_data=self.cfg.data.hr_data,
+            train_config=self.cfg.to_dict(), warnings=self.warnings,
+        )

@@ -26,7 +26,7 @@ import torch
 
 from .. import losses
 from ..augment import AugmentConfig, augment
-from ..checkpoints import load_checkpoint
+from ..checkpoints import g2_checkpoint, load_checkpoint
 from ..data.datasets import LabelledFaces
 from ..data.degrade import random_camera
 from ..geometry import resize_points
@@ -346,24 +346,17 @@ class Stage2(Stage):
         return f"{self.setting}.pt"
 
     def final_checkpoint(self, state: RunState) -> dict[str, Any]:
-        return {
-            "kind": "s2ld-checkpoint",
-            "role": "G2",
-            "setting": self.setting,
-            "profile": self.cfg.profile,
-            "schema": self.schema.name,
-            "input_size": self.size,
-            "sigma": self.sigma,
-            "network": self.net_cfg.to_dict(),
-            "state_dict": self.g2.state_dict(),
-            "mean_shape": self.mean_shape,
-            "shape_model": self.shape_model.to_dict(),
-            "g1_checkpoint": self.s2.g1_checkpoint,
-            "target_lr": self.cfg.data.target_lr if self.real_lr is not None else None,
-            "real_teacher": self.s2.real_teacher,
-            "init_g2": self.s2.init_g2,
-            "hr_data": self.cfg.data.hr_data,
-            "train_config": self.cfg.to_dict(),
-            "k_t": state.extra.get("k_t"),
-            "warnings": [],
-        }
+        return g2_checkpoint(
+            self.g2, self.net_cfg, self.schema.name, setting=self.setting, input_size=self.size,
+            sigma=self.sigma, profile=self.cfg.profile,
+            mean_shape=self.mean_shape,
+            shape_model=self.shape_model.to_dict(),
+            g1_checkpoint=self.s2.g1_checkpoint,
+            target_lr=self.cfg.data.target_lr if self.real_lr is not None else None,
+            real_teacher=self.s2.real_teacher,
+            init_g2=self.s2.init_g2,
+            hr_data=self.cfg.data.hr_data,
+            train_config=self.cfg.to_dict(),
+            k_t=state.extra.get("k_t"),
+            warnings=[],
+        )
