@@ -198,9 +198,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     """Photos or face crops → JSON/CSV/overlays (``s2ld_core.predict_photos``)."""
-    from .predict_photos import run_predict
+    from .predict_photos import PredictRequest, run_predict
 
-    run_predict(args)
+    run_predict(PredictRequest(**{name: getattr(args, name) for name in PredictRequest.option_names()}))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -316,9 +316,12 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .inference.onnx_backend import main_export
+    from .inference.onnx_backend import export_checked
 
-    main_export(args)
+    out, check = export_checked(args.checkpoint, args.onnx, int8=args.int8, calibration=args.calibration,
+                                static_batch=args.static_batch, opset=args.opset)
+    print(f"wrote {out} ({check['kind']}, {out.stat().st_size / 1e6:.2f} MB); on {check['faces']} faces vs "
+          f"PyTorch: mean {check['mean_px']:.4f} px, max {check['max_px']:.4f} px")
 
 
 # ----------------------------------------------------------------------------- parser

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .data.images import IMAGE_EXTENSIONS
@@ -245,7 +246,33 @@ def write_overlays(folder: str | Path, results: list, names: list[str] | None = 
 # ----------------------------------------------------------------------------------------- command
 
 
-def run_predict(args: argparse.Namespace) -> None:
+@dataclass
+class PredictRequest:
+    """What ``s2ld predict`` is asked to do (its options, by the same names): the photos or crops,
+    where the JSON goes (``"-"``: standard output), the detector, how faces are found and what else
+    to write."""
+
+    inputs: list[str]
+    out: str
+    checkpoint: str | None = None
+    pretrained: str = "ibug68"
+    faces: str = "auto"
+    finder: str = "auto"
+    min_score: float | None = None
+    min_landmark_score: float | None = None
+    csv: str | None = None
+    overlay: str | None = None
+    flip_test: bool = False
+    device: str | None = None
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def run_predict(args: PredictRequest) -> None:
+    """Landmarks for every face of ``args.inputs``, written as JSON (and CSV, overlays); one line per
+    file that could not be read, then a :class:`ValueError` if any failed."""
     import sys
 
     from tqdm import tqdm

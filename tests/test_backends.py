@@ -7,8 +7,6 @@ BatchNorm statistics are randomised so that folding them into the convs is not a
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -26,7 +24,7 @@ from s2ld_core.inference import (
     optimize_network,
     quantize_onnx,
 )
-from s2ld_core.inference.onnx_backend import main_export
+from s2ld_core.inference.onnx_backend import export_checked
 from s2ld_core.models import HeatmapGenerator, network_config
 
 pytest.importorskip("onnxruntime")
@@ -162,15 +160,14 @@ def test_compare_backends_reports_zero_distance_for_exact_backends(checkpoint, f
 
 
 def test_export_command_writes_a_checked_file(checkpoint, tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    from s2ld_core.cli import add_export_arguments
+    from s2ld_core.cli import main
 
-    add_export_arguments(parser)
     out = tmp_path / "sub" / "g2.onnx"
-    args = parser.parse_args([checkpoint, "--onnx", str(out)])
-    assert main_export(args) == out and out.exists()
+    assert main(["export", checkpoint, "--onnx", str(out)]) == 0 and out.exists()
     text = capsys.readouterr().out
     assert "fp32" in text and "max 0.0" in text
+    path, check = export_checked(checkpoint, out)
+    assert path == out and check["faces"] == 100 and check["max_px"] < 1e-3
 
 
 def test_errors_are_clear(checkpoint, tmp_path):

@@ -14,7 +14,6 @@ ground truth, the NME change. ``benchmarks/README.md`` has the numbers and what 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import io
 import json
@@ -38,7 +37,7 @@ __all__ = [
     "quantize_onnx",
     "calibration_images",
     "OnnxLandmarkDetector",
-    "main_export",
+    "export_checked",
 ]
 
 INPUT_NAME, OUTPUT_NAME = "image", "heatmaps"
@@ -238,24 +237,25 @@ class OnnxLandmarkDetector(HeatmapDetector):
 # ----------------------------------------------------------------------------- `s2ld export --onnx`
 
 
-def main_export(args: argparse.Namespace) -> Path:
-    """Write the ONNX file, then check it against PyTorch on the calibration faces and print both."""
+def export_checked(checkpoint: str | Path, onnx: str | Path, int8: bool = False, calibration: str = "lfw",
+                   static_batch: bool = False, opset: int = 17) -> tuple[Path, dict[str, Any]]:
+    """``s2ld export``: write the ONNX file (int8: quantised, calibrated on ``calibration``'s faces),
+    then check it against PyTorch on those faces. Returns the file and ``{"kind", "faces", "mean_px",
+    "max_px"}``: how far its points are from PyTorch's."""
     from ..data.sources import resolve_lr_source
 
-    det = LandmarkDetector.from_checkpoint(args.checkpoint, "cpu")
-    faces = resolve_lr_source(args.calibration, det.input_size).load_all()
-    data = export_onnx(det, None, dynamic_batch=not args.static_batch, opset=args.opset)
-    if args.int8:
+    det = LandmarkDetector.from_checkpoint(checkpoint, "cpu")
+    faces = resolve_lr_source(calibration, det.input_size).load_all()
+    data = export_onnx(det, None, dynamic_batch=not static_batch, opset=opset)
+    if int8:
         data = quantize_onnx(data, None, faces)
-    out = Path(args.onnx)
+    out = Path(onnx)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     onnx_det = OnnxLandmarkDetector(out)
-    check = faces if not args.static_batch else faces[:1]
+    check = faces if not static_batch else faces[:1]
     ref, _ = det.predict(check)
-    got, _ = onnx_det.predict(check, batch_size=1 if args.static_batch else 256)
+    got, _ = onnx_det.predict(check, batch_size=1 if static_batch else 256)
     dist = np.linalg.norm(got - ref, axis=-1)
-    kind = "int8" if args.int8 else "fp32"
-    print(f"wrote {out} ({kind}, {out.stat().st_size / 1e6:.2f} MB); on {len(check)} faces vs PyTorch: "
-          f"mean {dist.mean():.4f} px, max {dist.max():.4f} px")
-    return out
+    return out, {"kind": "int8" if int8 else "fp32", "faces": len(check), "mean_px": float(dist.mean()),
+                 "max_px": float(dist.max())}
