@@ -207,3 +207,26 @@ def test_a_quick_report_shows_the_committed_reference_of_its_arm(tmp_path):
     page = report._markdownish(text)
     assert '<table class="s2ld"><tr><th>method</th>' in page and "<td>5.16 ± 0.23</td>" in page
     assert "| S4" not in page
+
+
+def test_table_3_over_runs_judges_each_alignment_against_none(tmp_path):
+    from s2ld_core.study.over_runs import aggregate, markdown
+
+    runs = []
+    for i, (none, l3) in enumerate([(20.0, 24.0), (22.0, 25.0), (21.0, 26.0)]):
+        runs.append(tmp_path / f"seed{i}")
+        _fake_ablation_metrics(runs[-1], 0.05, 0.055, -0.005)
+        settings = {"baseline": {"status": "ok", "top1": none, "num_probes": 400, "train_accuracy": 0.97},
+                    "L3": {"status": "ok", "top1": l3, "num_probes": 400, "train_accuracy": 0.95},
+                    "L4": {"status": "not run", "reason": "same as L3"}}
+        (runs[-1] / "metrics" / "04_face_verification.json").write_text(json.dumps({"settings": settings}))
+    v = aggregate(runs)["verification"]
+    assert [r["setting"] for r in v["table"]] == ["baseline", "L3"] and v["runs"] == 3
+    (claim,) = v["claims"]
+    assert claim["differences"] == [-4.0, -3.0, -5.0] and claim["mean"] == pytest.approx(-4.0)
+    # t(2) = 4.303, sd 1, n 3: half-width 2.484
+    assert claim["half_width"] == pytest.approx(4.303 / 3 ** 0.5, abs=1e-3)
+    assert claim["verdict"] == "clearly holds"
+    text = markdown(aggregate(runs))
+    assert "| L3 | 400 | 25.0 ± 1.0 | 95.0 ± 0.0 |" in text
+    assert "| L3 < no alignment (top-1 error) | -4.0; -3.0; -5.0 | -4.0 | [-6.5, -1.5] | clearly holds |" in text

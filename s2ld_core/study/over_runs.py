@@ -20,6 +20,8 @@ import numpy as np
 from .analysis import verdict_over_runs
 
 ABLATION = "03_ablations"
+VERIFICATION = "04_face_verification"
+NO_ALIGNMENT = "baseline"  # Table 3's setting name for faces resized, not aligned
 ROW_KEYS = ("nme", "nme_generated", "auc@0.08", "fr@0.10")  # the Table 1 figures averaged over runs
 
 
@@ -75,6 +77,36 @@ def aggregate(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
     for key in ("claim", "claim_generated", "claim_baselines"):
         if all(key in m for _, m in metrics):
             out["claims"][key] = _claims([m[key] for _, m in metrics])
+    verification = aggregate_verification(run_dirs)
+    if verification["table"]:
+        out["verification"] = verification
+    return out
+
+
+def aggregate_verification(run_dirs: Sequence[str | Path]) -> dict[str, Any]:
+    """Table 3 over runs: each setting's top-1 (and LightCNN's training accuracy) as mean ± sd, and
+    "aligning beats resizing" judged over runs for every aligned setting — the difference of top-1
+    *errors* (100 − top-1, points; negative: alignment helps), with a t-interval over runs. Reads
+    each run's ``metrics/04_face_verification.json``; runs without it are left out."""
+    settings = []
+    for run in map(Path, run_dirs):
+        path = run / "metrics" / f"{VERIFICATION}.json"
+        if path.is_file() and "settings" in (m := json.loads(path.read_text())):
+            settings.append({k: r for k, r in m["settings"].items() if r.get("status") == "ok"})
+    out: dict[str, Any] = {"runs": len(settings), "table": [], "claims": []}
+    if not settings:
+        return out
+    for name in [k for k in settings[0] if all(k in s for s in settings)]:
+        row: dict[str, Any] = {"setting": name, "num_probes": settings[0][name].get("num_probes")}
+        for key in ("top1", "train_accuracy"):
+            values = [s[name][key] for s in settings if isinstance(s[name].get(key), (int, float))]
+            if values:
+                row[key], row[f"{key}_sd"] = _mean_sd(values)
+                row[f"{key}_values"] = values
+        out["table"].append(row)
+        if name != NO_ALIGNMENT and all(NO_ALIGNMENT in s for s in settings):
+            diffs = [s[NO_ALIGNMENT]["top1"] - s[name]["top1"] for s in settings]
+            out["claims"].append(verdict_over_runs(diffs, claim=f"{name} < no alignment (top-1 error)"))
     return out
 
 
@@ -108,4 +140,29 @@ def markdown(result: Mapping[str, Any]) -> str:
             lines.append(f"| {c['claim']} | {runs} | {100 * v['mean']:+.2f} | {ci} | {v['verdict']} |")
     if result["missing"]:
         lines += ["", f"Not counted (no {ABLATION} metrics): {', '.join(result['missing'])}."]
+    if "verification" in result:
+        lines += ["", verification_markdown(result["verification"])]
+    return "\n".join(lines)
+
+
+def verification_markdown(v: Mapping[str, Any]) -> str:
+    """Table 3 over runs: top-1 (%) mean ± sd, LightCNN's training accuracy, and each alignment
+    against none judged over runs."""
+    def pm(row, key, scale=1.0):
+        if key not in row:
+            return "–"
+        sd = row.get(f"{key}_sd")
+        return f"{scale * row[key]:.1f}" + (f" ± {scale * sd:.1f}" if sd is not None else "")
+
+    lines = [f"**Table 3 over {v['runs']} training runs** (1:N identification, top-1 %, mean ± sd over runs)",
+             "", "| setting | probes | top-1 | LightCNN training accuracy |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r['setting']} | {r.get('num_probes')} | {pm(r, 'top1')} | {pm(r, 'train_accuracy', 100)} |"
+              for r in v["table"]]
+    if v["claims"]:
+        lines += ["", "| claim | each run (points) | mean | 95 % t-interval over runs | verdict over runs |",
+                  "| --- | --- | ---: | :---: | --- |"]
+        for c in v["claims"]:
+            ci = f"[{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]" if c["ci95"] else "–"
+            each = "; ".join(f"{d:+.1f}" for d in c["differences"])
+            lines.append(f"| {c['claim']} | {each} | {c['mean']:+.1f} | {ci} | {c['verdict']} |")
     return "\n".join(lines)
