@@ -66,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="self-training: the baseline also learns this G2's points on the real LR pool, "
                         "through the camera family (Stage2Config.real_teacher; not in the paper)")
     p.add_argument("--real-teacher-prob", type=float, default=0.25)
-    p.add_argument("--hrld-steps", type=int, default=150,
+    p.add_argument("--hrld-steps", type=int, default=1600,
                    help="HR-LD at 128² for the upscale + HR-LD baseline (the demo's second column); 0: none")
     p.add_argument("--ablation", action="store_true",
                    help="also train S1, S2 and S3 for --s4-steps each (S1 on F(HR) + the camera family, as "
