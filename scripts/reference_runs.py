@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--settings-epochs", type=int, default=16, help="G2's epochs in S1–S4")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--results", default=str(ROOT / "results" / "standard"))
-    ap.add_argument("--collect-only", action="store_true", help="only write the result of finished runs")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="train nothing: write the result of the runs already finished in --out")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if not args.collect_only:
@@ -61,8 +62,11 @@ def main(argv=None) -> int:
                        check=True, cwd=ROOT)
     sys.path.insert(0, str(ROOT))
     from s2ld_core.atomic import atomic_write_json
+    from s2ld_core.study.over_runs import aggregate
 
-    result = json.loads((out / "over_runs.json").read_text())
+    # every finished run of the folder (a sweep cut short still counts the runs it finished)
+    seeds = sorted(out.glob("seed*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else 1 << 30)
+    result = aggregate([p for p in seeds if (p / "metrics" / "03_ablations.json").is_file()])
     runs = [Path(r) for r in result["runs"]]
     minutes = minutes_per_run(runs)
     load = os.getloadavg()[0]
