@@ -45,6 +45,43 @@ def minutes_per_run(run_dirs: list[Path]) -> list[float]:
     return out
 
 
+def draw_arms(results: Path, out: Path) -> Path | None:
+    """Both arms side by side: S1–S4's NME on the target-LR test and on the G1-generated test, mean
+    and each run's value, from ``results/<arm>.json``; ``None`` until both exist."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = {arm: json.loads((results / f"{arm}.json").read_text()) for arm in ARMS
+            if (results / f"{arm}.json").is_file()}
+    if len(arms) < 2:
+        return None
+    settings = ("S1", "S2", "S3", "S4")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, (key, title) in zip(axes, (("nme", "target-LR test (held-out camera)"),
+                                        ("nme_generated", "G1-generated test"))):
+        for i, (arm, res) in enumerate(arms.items()):
+            rows = {r["method"]: r for r in res["table"]}
+            x = [j + (i - 0.5) * 0.38 for j in range(len(settings))]
+            means = [100 * rows[s][key] for s in settings]
+            ax.bar(x, means, width=0.36, label=f"{arm} ({len(res['runs'])} runs)", alpha=0.75)
+            for xj, s in zip(x, settings):
+                vals = [100 * v for v in rows[s].get(f"{key}_values", [])]
+                ax.scatter([xj] * len(vals), vals, s=10, color="black", zorder=3)
+        ax.set_xticks(range(len(settings)), settings)
+        ax.set_ylabel("NME (% of box)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.suptitle("S1–S4 over training runs: the paper's arm (F(HR) / G1 only) and ours (+ camera family)",
+                 fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arm", choices=tuple(ARMS), required=True)
@@ -95,6 +132,9 @@ def main(argv=None) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(target, result, indent=1)
     print(f"wrote {target} ({len(runs)} runs, {time.strftime('%H:%M')})")
+    figure = draw_arms(Path(args.results), Path(args.results) / "arms.png")
+    if figure is not None:
+        print(f"figure: {figure}")
     return 0
 
 
