@@ -43,5 +43,5 @@ def reference_markdown(arm: str, folder: Path = REFERENCE_DIR) -> str | None:
     about = ref.get("about", {})
     head = (f"**Reference: {arm}, {len(ref.get('runs', []))} training runs** (committed in "
             f"`results/standard/{arm}.json`; {about.get('budget', 'budget not recorded')}; "
-            f"{about.get('time', '')}). Same data and seed as this study's quick profile.")
+            f"{about.get('time', '')}). The quick profile's data at data seed 0.")
     return head + "\n\n" + markdown(ref)
