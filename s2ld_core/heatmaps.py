@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import vector_math  # noqa: F401  (MKL's code path settled before the first exp)
+
 __all__ = ["encode_heatmaps", "decode_heatmaps", "soft_argmax", "mirror_heatmaps", "DECODE_METHODS"]
 
 DECODE_METHODS = ("parabola", "softargmax", "argmax")

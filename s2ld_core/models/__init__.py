@@ -1,5 +1,6 @@
 """The S²LD networks (§3): G1/D1 (stage 1), G2/D2/D3 (stage 2), their sizes and a frozen VGG-19."""
 
+from .. import vector_math  # noqa: F401  (MKL's code path settled before the first forward)
 from .blocks import count_parameters
 from .confidence import ConfidenceDiscriminator
 from .config import PROFILES, NetworkConfig, network_config

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import vector_math  # noqa: F401  (MKL's code path settled before the first forward)
+
 __all__ = [
     "LightCNNArch",
     "MFM",
