@@ -61,10 +61,17 @@ class StudyComparison:
         lines = [self.summary()]
         if self.differences:
             lines += ["", "| file | figure | left | right |", "|---|---|---:|---:|"]
-            lines += [f"| {d.file} | `{d.path}` | {d.left} | {d.right} |" for d in self.differences[:limit]]
+            lines += [f"| {d.file} | `{d.path}` | {_cell(d.left)} | {_cell(d.right)} |"
+                      for d in self.differences[:limit]]
             if len(self.differences) > limit:
                 lines.append(f"| … | {len(self.differences) - limit} more | | |")
         return "\n".join(lines)
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    """A value as one table cell: one line, pipes escaped, long text cut to ``width`` characters."""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def compare_studies(left: str | Path, right: str | Path) -> StudyComparison:
