@@ -37,6 +37,9 @@ MISSING = "<missing>"
 
 @dataclass
 class StudyComparison:
+    """What :func:`compare_studies` found: the files and figures compared, how many were set aside,
+    and every difference."""
+
     left: Path
     right: Path
     files: list[str] = field(default_factory=list)
