@@ -12,8 +12,8 @@ networks of a P checkpoint all read the same row, so a profile's name means one 
   epochs (160 steps; the same for all, a fair ablation), HR-LD 1 epoch. LightCNN: 16 epochs at batch
   16 (320 steps, where it fits its training faces in every setting: 12 epochs left the aligned
   settings at 87–89 % training accuracy; its earlier 8 epochs at 64 were 40 steps and ended near
-  chance, issue 27), and L5
-  fine-tunes the LightCNN-9 shipped in ``s2ld_core/weights/lightcnn/`` ("pretrained, shipped").
+  chance, issue 27), and L5 fine-tunes the LightCNN-9 shipped in ``s2ld_core/weights/lightcnn/``
+  ("pretrained, shipped").
   One epoch of HR-LD is far from converged (42.8 % NME on held-out HR renders), so the quick study
   takes the shipped HR-LD instead (``hrld_source = "shipped"``; its rows say "pretrained, shipped").
 * ``standard`` — the quick networks trained to convergence on 2 CPU cores in about two hours
